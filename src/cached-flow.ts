@@ -1,0 +1,62 @@
+// One cache entry: a flow's record (as stored) and, once read, its decoded frozen value.
+
+import type { FlowCodec } from './codec.ts'
+import { HEADER_BYTES, writeVersion } from './layout.ts'
+import type { Flow, Frozen, LazyFlow } from './types.ts'
+
+const NOT_DECODED = 0
+const CACHED = 1
+/** Holds Uint8Arrays, which cannot be frozen: every read gets its own decoded copy. */
+const PER_READ = 2
+
+export class CachedFlow<F extends Flow = Flow> implements LazyFlow<F> {
+  readonly id: string
+  /** The record as stored: header + msgpack. Internal: never hand it out. */
+  readonly record: Uint8Array
+  #version: number
+  #mode = NOT_DECODED
+  #value: Frozen<F> | undefined
+  readonly #codec: FlowCodec
+
+  constructor (id: string, record: Uint8Array, version: number, codec: FlowCodec) {
+    this.id = id
+    this.record = record
+    this.#version = version
+    this.#codec = codec
+  }
+
+  get version (): number {
+    return this.#version
+  }
+
+  get bytes (): Uint8Array {
+    return this.record.slice(HEADER_BYTES)
+  }
+
+  get decoded (): boolean {
+    return this.#mode !== NOT_DECODED
+  }
+
+  get value (): Frozen<F> {
+    const value = this.#value
+    if (value !== undefined) return value
+    const decoded = this.#codec.decode(this.id, this.record)
+    if (decoded.hasBinary) {
+      this.#mode = PER_READ
+    } else {
+      this.#mode = CACHED
+      this.#value = decoded.value as Frozen<F>
+    }
+    return decoded.value as Frozen<F>
+  }
+
+  /** Writes the version this record is about to be committed under into its header. */
+  stamp (version: number): void {
+    writeVersion(this.record, 1, version)
+  }
+
+  /** Marks the record committed under `version`. */
+  committed (version: number): void {
+    this.#version = version
+  }
+}

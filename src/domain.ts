@@ -1,0 +1,102 @@
+// The value domain: what a flow may contain so that it comes back exactly as it went in.
+// msgpackr silently alters some values (a `__proto__` key, Map, Set, functions, -0, lone
+// surrogates, sparse arrays, Buffers); this walk refuses them, with the path to the value,
+// before anything is encoded. The decode side (freeze.ts) checks the same domain.
+//
+// Accepted: null, undefined, booleans, numbers (not -0; NaN and ±Infinity are fine), strings
+// of valid Unicode, dense arrays, plain objects (prototype Object.prototype, string keys, no
+// `__proto__` key, no symbol keys), Date, Uint8Array.
+
+import { READONLY_DATE_PROTOTYPE } from './readonly-date.ts'
+
+/** How deep values may nest; deeper values are refused (and not decoded). */
+export const MAX_DEPTH = 512
+
+/** Thrown inside the walks; the caller turns it into a FlowStoreError with the path. */
+export class DomainViolation extends Error {
+  readonly path: string[] = []
+  constructor (readonly reason: string) {
+    super(reason)
+  }
+
+  /** The path as a JavaScript-like accessor, e.g. `.nodes[3].config`. */
+  get where (): string {
+    return this.path.reverse().join('')
+  }
+}
+
+export function pathSegment (key: string | number): string {
+  if (typeof key === 'number') return `[${key}]`
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
+}
+
+export function isDate (value: object, proto: object | null): value is Date {
+  return proto === Date.prototype || proto === READONLY_DATE_PROTOTYPE
+}
+
+/** Throws DomainViolation when `value` cannot be stored exactly. */
+export function checkValue (value: unknown, depth: number, ancestors: Set<object>): void {
+  switch (typeof value) {
+    case 'string':
+      if (!value.isWellFormed()) throw new DomainViolation('a string with a lone surrogate is not valid Unicode and would not come back exactly')
+      return
+    case 'number':
+      if (value === 0 && 1 / value < 0) throw new DomainViolation('-0 would come back as 0')
+      return
+    case 'boolean':
+    case 'undefined':
+      return
+    case 'object':
+      if (value === null) return
+      checkObject(value, depth, ancestors)
+      return
+    default:
+      throw new DomainViolation(`a ${typeof value} cannot be stored`)
+  }
+}
+
+function checkObject (value: object, depth: number, ancestors: Set<object>): void {
+  const proto = Object.getPrototypeOf(value)
+  if (proto === Uint8Array.prototype || isDate(value, proto)) return
+  if (depth >= MAX_DEPTH) throw new DomainViolation(`values nest deeper than ${MAX_DEPTH} levels`)
+  if (ancestors.has(value)) throw new DomainViolation('a cycle (a value that contains itself) cannot be stored')
+  ancestors.add(value)
+  if (proto === Array.prototype) {
+    const array = value as unknown[]
+    for (let i = 0; i < array.length; i++) {
+      const item = array[i]
+      try {
+        if (item === undefined && !(i in array)) throw new DomainViolation('a sparse array (a hole) would come back with undefined in the hole')
+        checkValue(item, depth + 1, ancestors)
+      } catch (err) {
+        if (err instanceof DomainViolation) err.path.push(pathSegment(i))
+        throw err
+      }
+    }
+  } else if (proto === Object.prototype) {
+    if (Object.getOwnPropertySymbols(value).length > 0) throw new DomainViolation('symbol keys would be lost')
+    const record = value as Record<string, unknown>
+    for (const key of Object.keys(record)) {
+      try {
+        if (key === '__proto__') throw new DomainViolation('a "__proto__" key would come back renamed')
+        if (!key.isWellFormed()) throw new DomainViolation('a key with a lone surrogate is not valid Unicode')
+        checkValue(record[key], depth + 1, ancestors)
+      } catch (err) {
+        if (err instanceof DomainViolation) err.path.push(pathSegment(key))
+        throw err
+      }
+    }
+  } else {
+    throw new DomainViolation(describeUnsupported(value, proto))
+  }
+  ancestors.delete(value)
+}
+
+function describeUnsupported (value: object, proto: object | null): string {
+  if (proto === null) return 'an object with a null prototype would come back as a plain object; copy it into {}'
+  if (Buffer.isBuffer(value)) return 'a Buffer would come back as a Uint8Array; pass new Uint8Array(buffer) instead'
+  if (value instanceof Map) return 'a Map would come back as a plain object; store Object.fromEntries(map) or an array of pairs'
+  if (value instanceof Set) return 'a Set would come back as an array; store [...set]'
+  const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'unknown'
+  return `a ${name} is not in the value domain (plain objects, arrays, strings, numbers, booleans, null, undefined, Date, Uint8Array)`
+}

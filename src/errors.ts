@@ -1,0 +1,38 @@
+// The one error class of flowstore. Codes are stable and documented in the README; messages
+// may change. A lower-level error (LevelDB, msgpackr, the file system) is kept as `cause`.
+
+/** Every code a FlowStoreError can carry. */
+export type FlowStoreErrorCode =
+  | 'FLOWSTORE_INVALID_FLOW'
+  | 'FLOWSTORE_LOCKED'
+  | 'FLOWSTORE_CLOSED'
+  | 'FLOWSTORE_DECODE_ERROR'
+  | 'FLOWSTORE_WRITE_FAILED'
+  | 'FLOWSTORE_OPEN_FAILED'
+  | 'FLOWSTORE_INCOMPATIBLE'
+
+export interface FlowStoreErrorOptions {
+  /** The error that caused this one. */
+  cause?: unknown
+  /** The flow id the error is about, where there is one. */
+  id?: string
+}
+
+export class FlowStoreError extends Error {
+  /** A stable code: test this, not the message. */
+  readonly code: FlowStoreErrorCode
+  /** The flow id the error is about, where there is one. */
+  readonly id: string | undefined
+
+  constructor (code: FlowStoreErrorCode, message: string, options: FlowStoreErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'FlowStoreError'
+    this.code = code
+    this.id = options.id
+  }
+}
+
+/** True when `err` is a FlowStoreError with the given code. */
+export function isFlowStoreError (err: unknown, code?: FlowStoreErrorCode): err is FlowStoreError {
+  return err instanceof FlowStoreError && (code === undefined || err.code === code)
+}

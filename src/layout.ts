@@ -1,0 +1,91 @@
+// How a store lies in LevelDB: key prefixes, the record header, and version encoding.
+//
+//   f!<id>              flow record: [FORMAT][version: 6 bytes BE][msgpack of the flow]
+//   t!<id>              tombstone: [version: 6 bytes BE], the version that deleted <id>
+//   c!<version hex>!<id> change record: one entry per id, at the version that last changed it
+//                       (value [0] = saved, [1] = deleted); "changes since V" is a range read
+//   m!version           the store version: [6 bytes BE]
+//   m!format            the layout version: [LAYOUT_VERSION]
+
+export const FLOW_PREFIX = 'f!'
+export const FLOW_RANGE = { gte: 'f!', lt: 'f"' } as const
+export const TOMBSTONE_PREFIX = 't!'
+export const TOMBSTONE_RANGE = { gte: 't!', lt: 't"' } as const
+export const CHANGE_PREFIX = 'c!'
+export const CHANGE_END = 'c"'
+export const VERSION_KEY = 'm!version'
+export const FORMAT_KEY = 'm!format'
+
+export const LAYOUT_VERSION = 1
+/** First byte of every flow record; anything else is not a record of this layout. */
+export const RECORD_FORMAT = 0xf1
+export const HEADER_BYTES = 7
+const VERSION_BYTES = 6
+const VERSION_HEX = 12
+/** Versions are stored in 48 bits. */
+export const MAX_VERSION = 2 ** 48 - 1
+
+export const CHANGE_SAVED = Uint8Array.of(0)
+export const CHANGE_DELETED = Uint8Array.of(1)
+
+export function flowKey (id: string): string {
+  return FLOW_PREFIX + id
+}
+
+export function tombstoneKey (id: string): string {
+  return TOMBSTONE_PREFIX + id
+}
+
+export function changeKey (version: number, id: string): string {
+  return CHANGE_PREFIX + version.toString(16).padStart(VERSION_HEX, '0') + '!' + id
+}
+
+/** The first change key after every change at or before `version`. */
+export function changesAfter (version: number): string {
+  return CHANGE_PREFIX + (version + 1).toString(16).padStart(VERSION_HEX, '0')
+}
+
+/** Parses a change key (as a string) into its version and id. */
+export function parseChangeKey (key: string): { version: number, id: string } {
+  const start = CHANGE_PREFIX.length
+  const version = parseInt(key.slice(start, start + VERSION_HEX), 16)
+  return { version, id: key.slice(start + VERSION_HEX + 1) }
+}
+
+export function writeVersion (target: Uint8Array, offset: number, version: number): void {
+  const high = Math.floor(version / 2 ** 32)
+  const low = version >>> 0
+  target[offset] = high >>> 8
+  target[offset + 1] = high & 0xff
+  target[offset + 2] = low >>> 24
+  target[offset + 3] = (low >>> 16) & 0xff
+  target[offset + 4] = (low >>> 8) & 0xff
+  target[offset + 5] = low & 0xff
+}
+
+export function readVersion (source: Uint8Array, offset: number): number {
+  const high = (source[offset]! << 8) | source[offset + 1]!
+  const low = ((source[offset + 2]! << 24) | (source[offset + 3]! << 16) | (source[offset + 4]! << 8) | source[offset + 5]!) >>> 0
+  return high * 2 ** 32 + low
+}
+
+export function encodeVersion (version: number): Uint8Array {
+  const bytes = new Uint8Array(VERSION_BYTES)
+  writeVersion(bytes, 0, version)
+  return bytes
+}
+
+/** Reads a stored version value; undefined when it is not one. */
+export function decodeVersion (bytes: Uint8Array | undefined): number | undefined {
+  return bytes !== undefined && bytes.length === VERSION_BYTES ? readVersion(bytes, 0) : undefined
+}
+
+/** The version in a record's header, or undefined when the header is damaged. */
+export function recordVersion (record: Uint8Array): number | undefined {
+  return record.length > HEADER_BYTES && record[0] === RECORD_FORMAT ? readVersion(record, 1) : undefined
+}
+
+/** Decodes UTF-8 key bytes from `start` into a fresh, flat string (never a slice of another). */
+export function keyString (bytes: Uint8Array, start: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + start, bytes.byteLength - start).toString('utf8')
+}

@@ -1,0 +1,44 @@
+// Resolves FlowStoreOptions once into a readonly, checked object.
+
+import type { FlowStoreOptions, FlushMode } from './types.ts'
+
+export interface ResolvedOptions {
+  readonly flush: 'auto' | 'manual' | { readonly intervalMs: number }
+  readonly sync: boolean
+  readonly maxFlowBytes: number
+  readonly maxIdBytes: number
+}
+
+export const DEFAULT_MAX_FLOW_BYTES = 16 * 1024 * 1024
+export const DEFAULT_MAX_ID_BYTES = 1024
+
+export function resolveOptions (options: FlowStoreOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`FlowStore options must be an object, got ${String(options)}`)
+  return Object.freeze({
+    flush: resolveFlush(options.flush ?? 'auto'),
+    sync: resolveBoolean('sync', options.sync ?? false),
+    maxFlowBytes: resolveSize('maxFlowBytes', options.maxFlowBytes ?? DEFAULT_MAX_FLOW_BYTES),
+    maxIdBytes: resolveSize('maxIdBytes', options.maxIdBytes ?? DEFAULT_MAX_ID_BYTES)
+  })
+}
+
+function resolveFlush (flush: FlushMode): ResolvedOptions['flush'] {
+  if (flush === 'auto' || flush === 'manual') return flush
+  if (typeof flush === 'object' && flush !== null) {
+    const { intervalMs } = flush
+    if (typeof intervalMs === 'number' && Number.isFinite(intervalMs) && intervalMs > 0) return Object.freeze({ intervalMs })
+  }
+  throw new TypeError(`Option flush must be 'auto', 'manual' or { intervalMs: number > 0 }, got ${JSON.stringify(flush)}`)
+}
+
+function resolveBoolean (name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`Option ${name} must be a boolean, got ${String(value)}`)
+  return value
+}
+
+function resolveSize (name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(`Option ${name} must be a positive integer, got ${String(value)}`)
+  }
+  return value
+}

@@ -1,0 +1,285 @@
+// FlowStore: the public store. Reads are synchronous and served from the cache (filled once
+// at open, kept current by our own writes); writes update the cache at once and are
+// committed by the flusher in atomic batches.
+
+import type { CachedFlow } from './cached-flow.ts'
+import { FlowCodec } from './codec.ts'
+import { noop } from './deferred.ts'
+import { FlowStoreError } from './errors.ts'
+import { Flusher } from './flusher.ts'
+import { FlowsView } from './flows-view.ts'
+import { CHANGE_END, CHANGE_PREFIX, changesAfter, decodeVersion, keyString, VERSION_KEY } from './layout.ts'
+import { loadState } from './loader.ts'
+import { type Database, type OpenedLocation, openLocation } from './location.ts'
+import { type ResolvedOptions, resolveOptions } from './options.ts'
+import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
+import type { Change, Flow, FlowStoreOptions, Frozen, LazyFlow } from './types.ts'
+
+/** What `store.changesSince(version)` returns. */
+export interface ChangesSince {
+  /** The store version the answer is complete up to. */
+  readonly version: number
+  /** One entry per id changed after the asked version, in commit order. */
+  readonly changes: Change[]
+}
+
+export class FlowStore<F extends Flow = Flow> implements AsyncDisposable {
+  readonly #location: OpenedLocation
+  readonly #options: ResolvedOptions
+  readonly #codec: FlowCodec
+  readonly #cache: Map<string, CachedFlow<F>>
+  readonly #flusher: Flusher<F>
+  readonly #view: FlowsView<F>
+  #scheduled: ReturnType<typeof setImmediate> | undefined
+  #interval: ReturnType<typeof setInterval> | undefined
+  #closing: Promise<void> | undefined
+  #closed = false
+
+  /**
+   * Opens (creating if needed) the store at `location`: a directory, opened with
+   * classic-level, or an abstract-level database you built (memory-level, …). Loads every
+   * flow's bytes in one scan; decodes nothing.
+   */
+  static async open<F extends Flow = Flow> (location: string | Database, options?: FlowStoreOptions): Promise<FlowStore<F>> {
+    const resolved = resolveOptions(options)
+    const codec = new FlowCodec(resolved)
+    const opened = await openLocation(location)
+    try {
+      const state = await loadState<F>(opened.db, codec)
+      return new FlowStore<F>(opened, resolved, codec, state.flows, state.tombstones, state.version)
+    } catch (err) {
+      await opened.close().catch(noop)
+      throw err
+    }
+  }
+
+  private constructor (
+    location: OpenedLocation,
+    options: ResolvedOptions,
+    codec: FlowCodec,
+    flows: Map<string, CachedFlow<F>>,
+    tombstones: Map<string, number>,
+    version: number
+  ) {
+    this.#location = location
+    this.#options = options
+    this.#codec = codec
+    this.#cache = flows
+    this.#flusher = new Flusher<F>({ db: location.db, sync: options.sync, version, tombstones })
+    this.#view = new FlowsView<F>(flows, () => { this.#assertOpen() })
+    this.#startInterval()
+  }
+
+  /** The directory the store opened, or undefined for a database passed in. */
+  get directory (): string | undefined {
+    return this.#location.directory
+  }
+
+  /** The last committed store version: grows with every committed batch; persisted. */
+  get version (): number {
+    return this.#flusher.version
+  }
+
+  /** The number of flows (including saved, not yet committed ones). */
+  get size (): number {
+    this.#assertOpen()
+    return this.#cache.size
+  }
+
+  /** A live read-only Map view of every flow: no copy, decoded on first read. */
+  get flows (): ReadonlyMap<string, Frozen<F>> {
+    this.#assertOpen()
+    return this.#view
+  }
+
+  /** Changes made but not yet committed. */
+  get pending (): number {
+    return this.#flusher.pendingCount
+  }
+
+  /** Batches committed since open. */
+  get batches (): number {
+    return this.#flusher.batches
+  }
+
+  /** The error of the last failed flush, until a flush succeeds. */
+  get lastFlushError (): FlowStoreError | undefined {
+    return this.#flusher.lastError
+  }
+
+  get closed (): boolean {
+    return this.#closed
+  }
+
+  /** The flow with this id (frozen), or undefined. Served from memory. */
+  get (id: string): Frozen<F> | undefined {
+    if (this.#closed) throw closedError()
+    return this.#cache.get(id)?.value
+  }
+
+  has (id: string): boolean {
+    if (this.#closed) throw closedError()
+    return this.#cache.has(id)
+  }
+
+  /** The cache entry of a flow: its stored bytes, decoded only when `value` is read. */
+  lazy (id: string): LazyFlow<F> | undefined {
+    if (this.#closed) throw closedError()
+    return this.#cache.get(id)
+  }
+
+  /**
+   * Saves a flow. The cache shows it before this returns; the promise resolves once it is
+   * committed to LevelDB. Throws FLOWSTORE_INVALID_FLOW (nothing changed) if it is refused.
+   */
+  save (flow: F | Frozen<F>): Promise<void> {
+    return this.saveMany([flow])
+  }
+
+  /** Saves several flows; all of them or none are accepted, and they commit in one batch. */
+  saveMany (flows: Iterable<F | Frozen<F>>): Promise<void> {
+    this.#assertWritable()
+    const encoded = encodeAll<F>(this.#codec, flows)
+    let committed = this.#flusher.commitPromise()
+    for (const flow of encoded) committed = this.#apply(flow.id, flow)
+    this.#schedule()
+    return committed
+  }
+
+  /** Deletes a flow (a no-op when there is none); resolves once committed. */
+  delete (id: string): Promise<void> {
+    this.#assertWritable()
+    const committed = this.#apply(this.#codec.checkId(id), undefined)
+    this.#schedule()
+    return committed
+  }
+
+  /** Writes every pending change now, in one batch; resolves once committed. */
+  flush (): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError())
+    return this.#flusher.flush()
+  }
+
+  /**
+   * Runs `fn` with a transaction. Its writes are applied together when `fn` returns and
+   * commit in one batch; if `fn` throws, none of them is applied. Resolves with `fn`'s
+   * result once the writes are committed.
+   */
+  async transaction<T> (fn: (tx: Transaction<F>) => T | Promise<T>): Promise<T> {
+    this.#assertWritable()
+    const tx = new StagedTransaction<F>(this.#codec, (id) => this.#cache.get(id))
+    let result: T
+    try {
+      result = await fn(tx)
+    } finally {
+      tx.end()
+    }
+    if (tx.writes.size === 0) return result
+    this.#assertWritable()
+    for (const [id, flow] of tx.writes) this.#apply(id, flow ?? undefined)
+    await this.#flusher.flush()
+    return result
+  }
+
+  /** What changed after `version`, read from the persisted change record (no full scan). */
+  async changesSince (version: number): Promise<ChangesSince> {
+    this.#assertOpen()
+    if (!Number.isSafeInteger(version) || version < 0) throw new TypeError(`changesSince() takes a version (an integer >= 0), got ${String(version)}`)
+    const db = this.#location.db
+    const snapshot = db.supports.explicitSnapshots ? db.snapshot() : undefined
+    try {
+      const options = { keyEncoding: 'utf8', valueEncoding: 'view', snapshot } as never
+      const current = decodeVersion(await db.get(VERSION_KEY, options) as Uint8Array | undefined) ?? 0
+      const changes: Change[] = []
+      const iterator = db.iterator({
+        gte: Buffer.from(changesAfter(version)),
+        lt: Buffer.from(CHANGE_END),
+        keyEncoding: 'view',
+        valueEncoding: 'view',
+        snapshot
+      } as never) as AsyncIterable<[Uint8Array, Uint8Array]>
+      const idStart = CHANGE_PREFIX.length + 13
+      for await (const [key, value] of iterator) {
+        const hex = keyString(key, CHANGE_PREFIX.length).slice(0, 12)
+        changes.push({ id: keyString(key, idStart), version: parseInt(hex, 16), deleted: value[0] === 1 })
+      }
+      return { version: current, changes }
+    } finally {
+      await snapshot?.close()
+    }
+  }
+
+  /** Flushes, then closes. If the final flush fails, rejects and the store stays open. */
+  close (): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.close()
+  }
+
+  async #close (): Promise<void> {
+    this.#stopTimers()
+    try {
+      await this.#flusher.flush()
+    } catch (err) {
+      this.#closing = undefined
+      this.#startInterval()
+      throw err
+    }
+    this.#closed = true
+    await this.#location.close()
+  }
+
+  /** Applies one change to the cache and the dirty set; returns its commit promise. */
+  #apply (id: string, flow: CachedFlow<F> | undefined): Promise<void> {
+    const current = this.#cache.get(id)
+    if (flow === undefined) {
+      if (current === undefined) return this.#flusher.isPending(id) ? this.#flusher.commitPromise() : Promise.resolve()
+      this.#cache.delete(id)
+    } else {
+      this.#cache.set(id, flow)
+    }
+    return this.#flusher.mark(id, flow, current)
+  }
+
+  #schedule (): void {
+    if (this.#options.flush !== 'auto' || this.#scheduled !== undefined) return
+    // Not unref'd on purpose: saves nobody awaited still reach the disk before the process
+    // exits on its own.
+    this.#scheduled = setImmediate(() => {
+      this.#scheduled = undefined
+      this.#flusher.flush().catch(noop)
+    })
+  }
+
+  #startInterval (): void {
+    const { flush } = this.#options
+    if (typeof flush !== 'object' || this.#interval !== undefined) return
+    this.#interval = setInterval(() => {
+      if (this.#flusher.dirtyCount > 0) this.#flusher.flush().catch(noop)
+    }, flush.intervalMs)
+    this.#interval.unref()
+  }
+
+  #stopTimers (): void {
+    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled)
+    if (this.#interval !== undefined) clearInterval(this.#interval)
+    this.#scheduled = undefined
+    this.#interval = undefined
+  }
+
+  #assertOpen (): void {
+    if (this.#closed) throw closedError()
+  }
+
+  #assertWritable (): void {
+    if (this.#closed || this.#closing !== undefined) throw closedError()
+  }
+}
+
+function closedError (): FlowStoreError {
+  return new FlowStoreError('FLOWSTORE_CLOSED', 'The store is closed (or closing); open it again to use it')
+}

@@ -1,0 +1,79 @@
+// A transaction: writes staged aside and applied to the store as one group when the
+// function returns, so they land in one batch; if it throws, nothing was applied.
+
+import { CachedFlow } from './cached-flow.ts'
+import type { FlowCodec } from './codec.ts'
+import { FlowStoreError } from './errors.ts'
+import type { Flow, Frozen } from './types.ts'
+
+/** The handle a transaction function receives. Its writes are visible through it at once. */
+export interface Transaction<F extends Flow = Flow> {
+  /** The flow as this transaction sees it (its own writes first, then the store). */
+  get (id: string): Frozen<F> | undefined
+  has (id: string): boolean
+  /** Stages a save; throws FLOWSTORE_INVALID_FLOW at once if the flow is refused. */
+  save (flow: F | Frozen<F>): void
+  saveMany (flows: Iterable<F | Frozen<F>>): void
+  /** Stages a deletion. */
+  delete (id: string): void
+}
+
+export class StagedTransaction<F extends Flow> implements Transaction<F> {
+  /** id → new entry, or null for a deletion. */
+  readonly writes = new Map<string, CachedFlow<F> | null>()
+  readonly #codec: FlowCodec
+  readonly #read: (id: string) => CachedFlow<F> | undefined
+  #ended = false
+
+  constructor (codec: FlowCodec, read: (id: string) => CachedFlow<F> | undefined) {
+    this.#codec = codec
+    this.#read = read
+  }
+
+  get (id: string): Frozen<F> | undefined {
+    this.#assertActive()
+    const staged = this.writes.get(id)
+    if (staged === null) return undefined
+    return (staged ?? this.#read(id))?.value
+  }
+
+  has (id: string): boolean {
+    this.#assertActive()
+    const staged = this.writes.get(id)
+    return staged === undefined ? this.#read(id) !== undefined : staged !== null
+  }
+
+  save (flow: F | Frozen<F>): void {
+    this.saveMany([flow])
+  }
+
+  saveMany (flows: Iterable<F | Frozen<F>>): void {
+    this.#assertActive()
+    const encoded = encodeAll<F>(this.#codec, flows)
+    for (const flow of encoded) this.writes.set(flow.id, flow)
+  }
+
+  delete (id: string): void {
+    this.#assertActive()
+    const checked = this.#codec.checkId(id)
+    if (this.has(checked)) this.writes.set(checked, null)
+  }
+
+  end (): void {
+    this.#ended = true
+  }
+
+  #assertActive (): void {
+    if (this.#ended) throw new FlowStoreError('FLOWSTORE_CLOSED', 'This transaction has ended; use the store, or start a new transaction')
+  }
+}
+
+/** Encodes every flow before anything changes, so one refused flow refuses them all. */
+export function encodeAll<F extends Flow> (codec: FlowCodec, flows: Iterable<unknown>): Array<CachedFlow<F>> {
+  const encoded: Array<CachedFlow<F>> = []
+  for (const flow of flows) {
+    const { id, record } = codec.encode(flow)
+    encoded.push(new CachedFlow<F>(id, record, 0, codec))
+  }
+  return encoded
+}

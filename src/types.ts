@@ -1,0 +1,67 @@
+// Public types: what a flow is, what the store hands back, and the store's options.
+
+/**
+ * A flow: a plain object with a string `id`. Its other fields must be in the value domain
+ * (see README "Value domain"); the store checks this at save time.
+ */
+export interface Flow {
+  readonly id: string
+  readonly [key: string]: unknown
+}
+
+/** A deeply read-only view of a stored value: what reads hand out (frozen at run time too). */
+export type Frozen<T> =
+  T extends Date | Uint8Array ? T
+    : T extends readonly (infer U)[] ? readonly Frozen<U>[]
+      : T extends object ? { readonly [K in keyof T]: Frozen<T[K]> }
+        : T
+
+/** A flow as kept in the cache: its stored bytes, decoded on first access. */
+export interface LazyFlow<F extends Flow = Flow> {
+  /** The flow id (the LevelDB key without the store's prefix). */
+  readonly id: string
+  /** A copy of the flow's msgpack encoding, exactly as stored. */
+  readonly bytes: Uint8Array
+  /** Whether the value has been decoded yet. */
+  readonly decoded: boolean
+  /** The flow, decoded on first access (then kept), frozen. */
+  readonly value: Frozen<F>
+  /** The store version that last changed this flow; 0 while the change is not committed. */
+  readonly version: number
+}
+
+/** One entry of the change record: a flow saved or deleted at a store version. */
+export interface Change {
+  readonly id: string
+  readonly version: number
+  readonly deleted: boolean
+}
+
+/** When dirty changes are written to LevelDB. */
+export type FlushMode = 'auto' | 'manual' | { readonly intervalMs: number }
+
+export interface FlowStoreOptions {
+  /**
+   * When saves are written: `'auto'` coalesces everything saved in one event-loop turn into
+   * one batch; `{ intervalMs }` writes behind, every `intervalMs`; `'manual'` writes only on
+   * `flush()`, `close()` and at the end of a transaction.
+   * @default 'auto'
+   */
+  flush?: FlushMode
+  /**
+   * fsync each batch before acknowledging it. `false` survives a process crash; `true` also
+   * survives a power loss or kernel crash (see README "Durability").
+   * @default false
+   */
+  sync?: boolean
+  /**
+   * The largest encoded flow accepted, in bytes.
+   * @default 16777216 (16 MiB)
+   */
+  maxFlowBytes?: number
+  /**
+   * The longest id accepted, in UTF-8 bytes.
+   * @default 1024
+   */
+  maxIdBytes?: number
+}
