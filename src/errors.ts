@@ -10,6 +10,10 @@ export type FlowStoreErrorCode =
   | 'FLOWSTORE_WRITE_FAILED'
   | 'FLOWSTORE_OPEN_FAILED'
   | 'FLOWSTORE_INCOMPATIBLE'
+  | 'FLOWSTORE_BACKUP_CORRUPT'
+  | 'FLOWSTORE_BACKUP_CHAIN'
+  | 'FLOWSTORE_TARGET_NOT_EMPTY'
+  | 'FLOWSTORE_IMPORT_FAILED'
 
 export interface FlowStoreErrorOptions {
   /** The error that caused this one. */
