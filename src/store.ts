@@ -6,7 +6,7 @@ import type { CachedFlow } from './cached-flow.ts'
 import { FlowCodec } from './codec.ts'
 import { noop } from './deferred.ts'
 import { FlowStoreError } from './errors.ts'
-import { Flusher } from './flusher.ts'
+import { type CommittedBatch, Flusher } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
 import { CHANGE_END, CHANGE_PREFIX, changesAfter, decodeVersion, keyString, VERSION_KEY } from './layout.ts'
 import { loadState } from './loader.ts'
@@ -34,6 +34,7 @@ export class FlowStore<F extends Flow = Flow> implements AsyncDisposable {
   #interval: ReturnType<typeof setInterval> | undefined
   #closing: Promise<void> | undefined
   #closed = false
+  readonly #listeners = new Set<(change: Change) => void>()
 
   /**
    * Opens (creating if needed) the store at `location`: a directory, opened with
@@ -65,7 +66,13 @@ export class FlowStore<F extends Flow = Flow> implements AsyncDisposable {
     this.#options = options
     this.#codec = codec
     this.#cache = flows
-    this.#flusher = new Flusher<F>({ db: location.db, sync: options.sync, version, tombstones })
+    this.#flusher = new Flusher<F>({
+      db: location.db,
+      sync: options.sync,
+      version,
+      tombstones,
+      onCommit: (batch) => { this.#notify(batch) }
+    })
     this.#view = new FlowsView<F>(flows, () => { this.#assertOpen() })
     this.#startInterval()
   }
@@ -209,6 +216,32 @@ export class FlowStore<F extends Flow = Flow> implements AsyncDisposable {
     }
   }
 
+  /**
+   * Calls `listener` with `{ id, version, deleted }` for every change, in commit order, as
+   * soon as its batch is committed. A listener that throws is reported on the
+   * process 'warning' channel and does not stop the others.
+   */
+  on (event: 'change', listener: (change: Change) => void): this {
+    assertChangeEvent(event)
+    this.#listeners.add(listener)
+    return this
+  }
+
+  off (event: 'change', listener: (change: Change) => void): this {
+    assertChangeEvent(event)
+    this.#listeners.delete(listener)
+    return this
+  }
+
+  #notify (batch: CommittedBatch): void {
+    if (this.#listeners.size === 0) return
+    const { version } = batch
+    for (const listener of [...this.#listeners]) {
+      for (const id of batch.saved) callListener(listener, { id, version, deleted: false })
+      for (const id of batch.deleted) callListener(listener, { id, version, deleted: true })
+    }
+  }
+
   /** Flushes, then closes. If the final flush fails, rejects and the store stays open. */
   close (): Promise<void> {
     if (this.#closed) return Promise.resolve()
@@ -277,6 +310,18 @@ export class FlowStore<F extends Flow = Flow> implements AsyncDisposable {
 
   #assertWritable (): void {
     if (this.#closed || this.#closing !== undefined) throw closedError()
+  }
+}
+
+function assertChangeEvent (event: string): void {
+  if (event !== 'change') throw new TypeError(`FlowStore emits only 'change' events, got ${JSON.stringify(event)}`)
+}
+
+function callListener (listener: (change: Change) => void, change: Change): void {
+  try {
+    listener(change)
+  } catch (err) {
+    process.emitWarning(`A flowstore 'change' listener threw: ${String(err)}`, { code: 'FLOWSTORE_LISTENER_ERROR' })
   }
 }
 
