@@ -2,14 +2,14 @@
 
 import type { FlowCodec } from './codec.ts'
 import { HEADER_BYTES, writeVersion } from './layout.ts'
-import type { Flow, Frozen, LazyFlow } from './types.ts'
+import type { Flow, FlowShape, Frozen, LazyFlow } from './types.ts'
 
 const NOT_DECODED = 0
 const CACHED = 1
 /** Holds Uint8Arrays, which cannot be frozen: every read gets its own decoded copy. */
 const PER_READ = 2
 
-export class CachedFlow<F extends Flow = Flow> implements LazyFlow<F> {
+export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F> {
   readonly id: string
   /** The record as stored: header + msgpack. Internal: never hand it out. */
   readonly record: Uint8Array
@@ -30,7 +30,10 @@ export class CachedFlow<F extends Flow = Flow> implements LazyFlow<F> {
   }
 
   get bytes (): Uint8Array {
-    return this.record.slice(HEADER_BYTES)
+    // A plain Uint8Array copy whatever the backend returned (Buffer.slice would be a view).
+    const bytes = new Uint8Array(this.record.length - HEADER_BYTES)
+    bytes.set(this.record.subarray(HEADER_BYTES))
+    return bytes
   }
 
   get decoded (): boolean {

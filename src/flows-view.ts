@@ -2,9 +2,9 @@
 // copies nothing, decodes on first read, and has no method that changes the store.
 
 import type { CachedFlow } from './cached-flow.ts'
-import type { Flow, Frozen } from './types.ts'
+import type { FlowShape, Frozen } from './types.ts'
 
-export class FlowsView<F extends Flow> implements ReadonlyMap<string, Frozen<F>> {
+export class FlowsView<F extends FlowShape> implements ReadonlyMap<string, Frozen<F>> {
   readonly #cache: ReadonlyMap<string, CachedFlow<F>>
   readonly #assertOpen: () => void
 

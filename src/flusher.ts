@@ -10,9 +10,9 @@ import {
   CHANGE_DELETED, CHANGE_SAVED, changeKey, encodeVersion, flowKey, tombstoneKey, VERSION_KEY
 } from './layout.ts'
 import type { Database } from './location.ts'
-import type { Flow } from './types.ts'
+import type { FlowShape } from './types.ts'
 
-interface Pending<F extends Flow> {
+interface Pending<F extends FlowShape> {
   /** The new record, or undefined for a deletion. */
   flow: CachedFlow<F> | undefined
   /** The version of this id's change-record entry on disk (to remove), if any. */
@@ -39,7 +39,7 @@ export interface FlusherOptions {
   readonly onCommit?: (batch: CommittedBatch) => void
 }
 
-export class Flusher<F extends Flow> {
+export class Flusher<F extends FlowShape> {
   readonly #db: Database
   readonly #sync: boolean
   readonly #tombstones: Map<string, number>

@@ -10,7 +10,13 @@ export const HAS_BINARY = 1
 
 /** Checks and deep-freezes `value`; returns HAS_BINARY when it holds Uint8Arrays. */
 export function freezeDecoded (value: unknown, depth: number): number {
-  if (typeof value !== 'object' || value === null) return 0
+  if (typeof value !== 'object' || value === null) {
+    // msgpackr reads a uint64/int64 as a bigint and keeps a float64 -0: a store never writes
+    // either (the save-side domain refuses them), so such bytes are damaged or foreign.
+    if (typeof value === 'bigint') throw new DomainViolation('decoded a bigint, which a store never writes')
+    if (value === 0 && 1 / (value as number) < 0) throw new DomainViolation('decoded -0, which a store never writes')
+    return 0
+  }
   const proto = Object.getPrototypeOf(value)
   if (proto === Uint8Array.prototype) return HAS_BINARY
   if (proto === Date.prototype) {

@@ -9,9 +9,9 @@ import {
   keyString, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
 } from './layout.ts'
 import type { Database } from './location.ts'
-import type { Flow } from './types.ts'
+import type { FlowShape } from './types.ts'
 
-export interface LoadedState<F extends Flow> {
+export interface LoadedState<F extends FlowShape> {
   readonly flows: Map<string, CachedFlow<F>>
   readonly tombstones: Map<string, number>
   readonly version: number
@@ -21,7 +21,7 @@ export interface LoadedState<F extends Flow> {
 const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
 const SCAN_BATCH = 1000
 
-export async function loadState<F extends Flow> (db: Database, codec: FlowCodec): Promise<LoadedState<F>> {
+export async function loadState<F extends FlowShape> (db: Database, codec: FlowCodec): Promise<LoadedState<F>> {
   try {
     const format = await db.get(FORMAT_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined
     if (format === undefined) {

@@ -3,6 +3,8 @@
 // committed by the flusher in atomic batches.
 
 import type { CachedFlow } from './cached-flow.ts'
+import { exportBackup, resolveSince } from './backup/export.ts'
+import type { BackupInfo, BackupOptions } from './backup/types.ts'
 import { FlowCodec } from './codec.ts'
 import { noop } from './deferred.ts'
 import { FlowStoreError } from './errors.ts'
@@ -13,7 +15,7 @@ import { loadState } from './loader.ts'
 import { type Database, type OpenedLocation, openLocation } from './location.ts'
 import { type ResolvedOptions, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
-import type { Change, Flow, FlowStoreOptions, Frozen, LazyFlow } from './types.ts'
+import type { Change, Flow, FlowShape, FlowStoreOptions, Frozen, LazyFlow } from './types.ts'
 
 /** What `store.changesSince(version)` returns. */
 export interface ChangesSince {
@@ -23,7 +25,7 @@ export interface ChangesSince {
   readonly changes: Change[]
 }
 
-export class FlowStore<F extends Flow = Flow> implements AsyncDisposable {
+export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   readonly #location: OpenedLocation
   readonly #options: ResolvedOptions
   readonly #codec: FlowCodec
@@ -41,7 +43,7 @@ export class FlowStore<F extends Flow = Flow> implements AsyncDisposable {
    * classic-level, or an abstract-level database you built (memory-level, …). Loads every
    * flow's bytes in one scan; decodes nothing.
    */
-  static async open<F extends Flow = Flow> (location: string | Database, options?: FlowStoreOptions): Promise<FlowStore<F>> {
+  static async open<F extends FlowShape = Flow> (location: string | Database, options?: FlowStoreOptions): Promise<FlowStore<F>> {
     const resolved = resolveOptions(options)
     const codec = new FlowCodec(resolved)
     const opened = await openLocation(location)
@@ -186,6 +188,19 @@ export class FlowStore<F extends Flow = Flow> implements AsyncDisposable {
     for (const [id, flow] of tx.writes) this.#apply(id, flow ?? undefined)
     await this.#flusher.flush()
     return result
+  }
+
+  /**
+   * Writes a backup of the last committed state to `file`, read through one LevelDB snapshot
+   * while the store keeps working: a full one, or with `since` (a version, an earlier backup
+   * file or its BackupInfo) a changed-only one. Saves not yet committed are not in it:
+   * `await store.flush()` first to include them.
+   */
+  async backup (file: string, options: BackupOptions = {}): Promise<BackupInfo> {
+    this.#assertOpen()
+    const since = await resolveSince(options.since)
+    this.#assertOpen()
+    return await exportBackup(this.#location.db, file, { since, compressionLevel: options.compressionLevel, onProgress: options.onProgress })
   }
 
   /** What changed after `version`, read from the persisted change record (no full scan). */

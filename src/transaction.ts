@@ -4,10 +4,10 @@
 import { CachedFlow } from './cached-flow.ts'
 import type { FlowCodec } from './codec.ts'
 import { FlowStoreError } from './errors.ts'
-import type { Flow, Frozen } from './types.ts'
+import type { Flow, FlowShape, Frozen } from './types.ts'
 
 /** The handle a transaction function receives. Its writes are visible through it at once. */
-export interface Transaction<F extends Flow = Flow> {
+export interface Transaction<F extends FlowShape = Flow> {
   /** The flow as this transaction sees it (its own writes first, then the store). */
   get (id: string): Frozen<F> | undefined
   has (id: string): boolean
@@ -18,7 +18,7 @@ export interface Transaction<F extends Flow = Flow> {
   delete (id: string): void
 }
 
-export class StagedTransaction<F extends Flow> implements Transaction<F> {
+export class StagedTransaction<F extends FlowShape> implements Transaction<F> {
   /** id → new entry, or null for a deletion. */
   readonly writes = new Map<string, CachedFlow<F> | null>()
   readonly #codec: FlowCodec
@@ -69,7 +69,7 @@ export class StagedTransaction<F extends Flow> implements Transaction<F> {
 }
 
 /** Encodes every flow before anything changes, so one refused flow refuses them all. */
-export function encodeAll<F extends Flow> (codec: FlowCodec, flows: Iterable<unknown>): Array<CachedFlow<F>> {
+export function encodeAll<F extends FlowShape> (codec: FlowCodec, flows: Iterable<unknown>): Array<CachedFlow<F>> {
   const encoded: Array<CachedFlow<F>> = []
   for (const flow of flows) {
     const { id, record } = codec.encode(flow)

@@ -9,6 +9,14 @@ export interface Flow {
   readonly [key: string]: unknown
 }
 
+/**
+ * What a flow type must have: a string `id`. Your own flow interfaces (which have no index
+ * signature) satisfy this; `Flow` is the default when you give no type.
+ */
+export interface FlowShape {
+  readonly id: string
+}
+
 /** A deeply read-only view of a stored value: what reads hand out (frozen at run time too). */
 export type Frozen<T> =
   T extends Date | Uint8Array ? T
@@ -17,7 +25,7 @@ export type Frozen<T> =
         : T
 
 /** A flow as kept in the cache: its stored bytes, decoded on first access. */
-export interface LazyFlow<F extends Flow = Flow> {
+export interface LazyFlow<F extends FlowShape = Flow> {
   /** The flow id (the LevelDB key without the store's prefix). */
   readonly id: string
   /** A copy of the flow's msgpack encoding, exactly as stored. */
