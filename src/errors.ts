@@ -14,6 +14,10 @@ export type FlowStoreErrorCode =
   | 'FLOWSTORE_BACKUP_CHAIN'
   | 'FLOWSTORE_TARGET_NOT_EMPTY'
   | 'FLOWSTORE_IMPORT_FAILED'
+  | 'FLOWSTORE_DISCONNECTED'
+  | 'FLOWSTORE_PROTOCOL'
+  | 'FLOWSTORE_UNSAFE_SOCKET'
+  | 'FLOWSTORE_REMOTE_ERROR'
 
 export interface FlowStoreErrorOptions {
   /** The error that caused this one. */

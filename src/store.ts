@@ -16,6 +16,7 @@ import { type Database, type OpenedLocation, openLocation } from './location.ts'
 import { type ResolvedOptions, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
 import type { Change, Flow, FlowShape, FlowStoreOptions, Frozen, LazyFlow } from './types.ts'
+import type { ServeOptions, StoreServer } from './service/server.ts'
 
 /** What `store.changesSince(version)` returns. */
 export interface ChangesSince {
@@ -37,6 +38,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   #closing: Promise<void> | undefined
   #closed = false
   readonly #listeners = new Set<(change: Change) => void>()
+  #server: Promise<StoreServer> | undefined
 
   /**
    * Opens (creating if needed) the store at `location`: a directory, opened with
@@ -248,6 +250,27 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     return this
   }
 
+  /**
+   * Serves this store to other processes on a unix socket (owner-only, 0600), advertised in
+   * `<directory>/OWNER.json`; they reach it with `FlowService.connect(directory)`. One server
+   * per store: a second call without options returns the first. `close()` closes it.
+   */
+  serve (options?: ServeOptions | string): Promise<StoreServer> {
+    if (this.#closed || this.#closing !== undefined) return Promise.reject(closedError())
+    if (this.#server !== undefined) {
+      return options === undefined ? this.#server : Promise.reject(new TypeError('This store is already served: close that server before serving it again with other options'))
+    }
+    const limits = { maxFlowBytes: this.#options.maxFlowBytes, maxIdBytes: this.#options.maxIdBytes }
+    // Loaded on demand: a store that is never served never loads node:net.
+    const started: Promise<StoreServer> = import('./service/server.ts').then(async ({ startServer }) => await startServer(this, options, {
+      limits,
+      onClose: () => { if (this.#server === started) this.#server = undefined }
+    }))
+    this.#server = started
+    started.catch(() => { if (this.#server === started) this.#server = undefined })
+    return started
+  }
+
   #notify (batch: CommittedBatch): void {
     if (this.#listeners.size === 0) return
     const { version } = batch
@@ -277,6 +300,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
       this.#startInterval()
       throw err
     }
+    // After the final flush, so the writes it committed are acknowledged to their clients.
+    await this.#server?.then(async (server) => { await server.close() }, noop)
     this.#closed = true
     await this.#location.close()
   }

@@ -1,0 +1,159 @@
+// Backup export: everything a backup holds is read through ONE explicit LevelDB snapshot, so
+// it is the store exactly as of one committed version while saves and flushes go on. A full
+// backup scans the flow records; a changed-only one reads the change record after its base
+// version and fetches just those flows. Flow bytes are copied verbatim, never decoded.
+
+import { resolve } from 'node:path'
+import { FlowStoreError } from '../errors.ts'
+import {
+  CHANGE_END, CHANGE_PREFIX, changesAfter, decodeVersion, FLOW_RANGE, flowKey, HEADER_BYTES, keyString,
+  MAX_VERSION, recordVersion, VERSION_KEY
+} from '../layout.ts'
+import type { Database } from '../location.ts'
+import { type BackupRecord, readBackupHeader, writeBackupFile } from './format.ts'
+import type { BackupInfo, BackupOptions, Progress } from './types.ts'
+
+export interface ExportOptions {
+  /** Changed-only: what changed after this version. Undefined for a full backup. */
+  readonly since?: number | undefined
+  readonly compressionLevel?: number | undefined
+  readonly onProgress?: ((progress: Progress) => void) | undefined
+}
+
+// As the open-time scan: a large read-ahead buffer and many entries per nextv().
+const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
+const SCAN_BATCH = 1000
+/** Flows fetched per getMany() for a changed-only backup. */
+const FETCH_BATCH = 256
+// "c!" + 12 hex digits + "!"
+const CHANGE_ID_START = CHANGE_PREFIX.length + 13
+
+interface NextvIterator<K, V> {
+  nextv (size: number): Promise<Array<[K, V]>>
+  close (): Promise<void>
+}
+
+type Snapshot = ReturnType<Database['snapshot']>
+
+/** Resolves BackupOptions.since (a version, a backup file, or a BackupInfo) to a version. */
+export async function resolveSince (since: BackupOptions['since']): Promise<number | undefined> {
+  if (since === undefined) return undefined
+  if (typeof since === 'number') {
+    if (!Number.isSafeInteger(since) || since < 0 || since > MAX_VERSION) throw new TypeError(`since must be a store version (an integer >= 0), got ${String(since)}`)
+    return since
+  }
+  if (typeof since === 'string') return (await readBackupHeader(since)).version
+  if (typeof since === 'object' && since !== null && typeof since.version === 'number') return await resolveSince(since.version)
+  throw new TypeError(`since must be a version, a backup file or a BackupInfo, got ${typeof since}`)
+}
+
+/** Writes a backup of the committed state of `db` to `file` (see FlowStore.backup()). */
+export async function exportBackup (db: Database, file: string, options: ExportOptions = {}): Promise<BackupInfo> {
+  if (typeof file !== 'string' || file.length === 0) throw new TypeError(`backup() needs a file path, got ${String(file)}`)
+  if (db.supports.explicitSnapshots !== true) {
+    throw new TypeError('backup() needs a database with explicit snapshots (classic-level and memory-level have them)')
+  }
+  const started = performance.now()
+  const createdAt = new Date().toISOString()
+  const snapshot = db.snapshot()
+  try {
+    const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view', snapshot } as never) as Uint8Array | undefined) ?? 0
+    const since = options.since
+    if (since !== undefined && since > version) {
+      throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `Cannot take a changed-only backup since version ${since}: the store is at version ${version}. The base is newer than the store (was the store replaced or restored from an older backup?); take a full backup instead`)
+    }
+    const kind = since === undefined ? 'full' : 'changes'
+    const records = since === undefined ? fullRecords(db, snapshot, version) : changedRecords(db, snapshot, version, since)
+    const onProgress = options.onProgress
+    let written
+    try {
+      written = await writeBackupFile(file, { kind, version, baseVersion: since ?? 0, createdAt }, records, {
+        compressionLevel: options.compressionLevel,
+        onRecords: onProgress === undefined ? undefined : (records, bytes) => { onProgress({ records, total: undefined, bytes }) }
+      })
+    } catch (err) {
+      if (db.status === 'open' || err instanceof FlowStoreError) throw err
+      throw new FlowStoreError('FLOWSTORE_CLOSED', 'The store was closed while a backup was being taken; no backup was written', { cause: err })
+    }
+    return {
+      file: resolve(file),
+      version,
+      baseVersion: since ?? 0,
+      kind,
+      flows: written.flows,
+      deletions: written.deletions,
+      bytes: written.bytes,
+      checksum: written.checksum,
+      createdAt,
+      durationMs: performance.now() - started
+    }
+  } finally {
+    await snapshot.close()
+  }
+}
+
+function damaged (id: string, what: string): FlowStoreError {
+  return new FlowStoreError('FLOWSTORE_DECODE_ERROR', `Stored flow ${JSON.stringify(id)} cannot be backed up: ${what}. Save the flow again or delete it, then back up again`, { id })
+}
+
+/** The record of `id` as a backup record: its msgpack body, verbatim, and its version. */
+function flowRecord (id: string, value: Uint8Array, storeVersion: number): BackupRecord {
+  const version = recordVersion(value)
+  if (version === undefined) throw damaged(id, 'its record header is damaged')
+  if (version < 1 || version > storeVersion) throw damaged(id, `its record says version ${version}, the store is at version ${storeVersion}`)
+  return { id, version, bytes: value.subarray(HEADER_BYTES) }
+}
+
+async function * fullRecords (db: Database, snapshot: Snapshot, storeVersion: number): AsyncGenerator<BackupRecord[]> {
+  const iterator = db.iterator({
+    gte: Buffer.from(FLOW_RANGE.gte),
+    lt: Buffer.from(FLOW_RANGE.lt),
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    highWaterMarkBytes: SCAN_HIGH_WATER_MARK_BYTES,
+    snapshot
+  } as never) as unknown as NextvIterator<Uint8Array, Uint8Array>
+  try {
+    for (;;) {
+      const entries = await iterator.nextv(SCAN_BATCH)
+      if (entries.length === 0) break
+      yield entries.map(([key, value]) => flowRecord(keyString(key, FLOW_RANGE.gte.length), value, storeVersion))
+    }
+  } finally {
+    await iterator.close()
+  }
+}
+
+async function * changedRecords (db: Database, snapshot: Snapshot, storeVersion: number, since: number): AsyncGenerator<BackupRecord[]> {
+  const iterator = db.iterator({
+    gte: Buffer.from(changesAfter(since)),
+    lt: Buffer.from(CHANGE_END),
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    snapshot
+  } as never) as unknown as NextvIterator<Uint8Array, Uint8Array>
+  try {
+    for (;;) {
+      const entries = await iterator.nextv(FETCH_BATCH)
+      if (entries.length === 0) break
+      const changes = entries.map(([key, value]) => {
+        const rest = keyString(key, CHANGE_PREFIX.length)
+        return { id: keyString(key, CHANGE_ID_START), version: parseInt(rest.slice(0, 12), 16), deleted: value[0] === 1 }
+      })
+      const saved = changes.filter((change) => !change.deleted)
+      const values = saved.length === 0
+        ? []
+        : await db.getMany(saved.map((change) => flowKey(change.id)), { keyEncoding: 'utf8', valueEncoding: 'view', snapshot } as never) as Array<Uint8Array | undefined>
+      let next = 0
+      yield changes.map((change): BackupRecord => {
+        if (change.deleted) return { id: change.id, version: change.version, deleted: true }
+        const value = values[next++]
+        // One snapshot: a change entry and its flow record were committed in one batch.
+        if (value === undefined) throw damaged(change.id, `the change record lists it at version ${change.version} but its flow record is missing`)
+        return flowRecord(change.id, value, storeVersion)
+      })
+    }
+  } finally {
+    await iterator.close()
+  }
+}

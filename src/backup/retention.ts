@@ -1,0 +1,409 @@
+// Backup directories: backups kept side by side with a manifest.json that lists them and
+// which backup each changed-only one applies on. Taking backups into one (changed-only
+// against the latest, full when there is no usable chain), pruning them (keep the last N,
+// and the newest of each of the last N days, never a backup a kept one depends on),
+// restoring the latest chain, and taking backups on a schedule in the owning process.
+//
+// One process at a time should write to a backup directory: the manifest is replaced
+// atomically, but two writers could each drop the other's new entry.
+
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
+import { FlowStoreError, isFlowStoreError } from '../errors.ts'
+import type { FlowStore } from '../store.ts'
+import type { Flow } from '../types.ts'
+import { BACKUP_EXTENSION, syncDirectory } from './format.ts'
+import { restoreBackup } from './restore.ts'
+import type { BackupInfo, Progress, RestoreInfo, RestoreOptions } from './types.ts'
+
+export const MANIFEST_FILE = 'manifest.json'
+const MANIFEST_FORMAT = 1
+
+/** A backup listed in a backup directory's manifest. */
+export interface BackupEntry extends BackupInfo {
+  /** For a changed-only backup, the backup file (absolute path) it applies on. */
+  readonly base: string | undefined
+}
+
+export interface DirectoryBackupOptions {
+  /**
+   * Take a full backup even when a changed-only one could be taken.
+   * @default false
+   */
+  full?: boolean
+  /**
+   * gzip level, 1 (fastest) to 9 (smallest).
+   * @default 3
+   */
+  compressionLevel?: number
+  /** Called now and then with the progress. */
+  onProgress?: (progress: Progress) => void
+}
+
+export interface PruneOptions {
+  /** Keep the newest N backups. */
+  keepLast?: number
+  /** Keep the newest backup of each of the last N days that have backups (UTC days). */
+  keepDaily?: number
+}
+
+export interface PruneResult {
+  readonly kept: BackupEntry[]
+  readonly deleted: BackupEntry[]
+}
+
+export interface RestoreFromDirectoryOptions extends RestoreOptions {
+  /**
+   * Restore the newest backup at or before this store version instead of the newest one.
+   * @default undefined (the newest backup)
+   */
+  version?: number
+}
+
+export interface BackupScheduleOptions extends PruneOptions {
+  /** Time between two backups, in milliseconds (the first one is taken after one interval). */
+  intervalMs: number
+  /**
+   * Take a full backup every this many backups; the others are changed-only.
+   * @default 10
+   */
+  fullEvery?: number
+  /**
+   * gzip level, 1 (fastest) to 9 (smallest).
+   * @default 3
+   */
+  compressionLevel?: number
+  /** Called after each backup taken (and pruned). */
+  onBackup?: (backup: BackupEntry) => void
+  /**
+   * Called when a scheduled backup fails; the schedule goes on.
+   * @default a process warning
+   */
+  onError?: (error: unknown) => void
+}
+
+export interface BackupSchedule {
+  /** Stops the schedule; resolves once a backup in progress has finished. */
+  stop (): Promise<void>
+}
+
+interface ManifestEntry {
+  file: string
+  kind: 'full' | 'changes'
+  version: number
+  baseVersion: number
+  base: string | null
+  flows: number
+  deletions: number
+  bytes: number
+  checksum: string
+  createdAt: string
+  durationMs: number
+}
+
+function manifestError (dir: string, what: string, cause?: unknown): FlowStoreError {
+  return new FlowStoreError('FLOWSTORE_BACKUP_CORRUPT', `The backup manifest ${join(dir, MANIFEST_FILE)} is damaged: ${what}`, cause === undefined ? {} : { cause })
+}
+
+function isPlainName (name: unknown): name is string {
+  return typeof name === 'string' && name.length > 0 && name === basename(name) && name !== '.' && name !== '..' && !name.includes('\\')
+}
+
+function isCount (value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
+function toEntry (dir: string, raw: unknown, index: number): BackupEntry {
+  const e = raw as Partial<ManifestEntry> | null
+  const bad = (): FlowStoreError => manifestError(dir, `entry ${index + 1} is not a backup entry`)
+  if (typeof e !== 'object' || e === null) throw bad()
+  if (!isPlainName(e.file) || (e.kind !== 'full' && e.kind !== 'changes') || !isCount(e.version) || !isCount(e.baseVersion) ||
+      !isCount(e.flows) || !isCount(e.deletions) || !isCount(e.bytes) || typeof e.checksum !== 'string' ||
+      typeof e.createdAt !== 'string' || (e.base !== null && e.base !== undefined && !isPlainName(e.base))) {
+    throw bad()
+  }
+  return {
+    file: join(dir, e.file),
+    kind: e.kind,
+    version: e.version,
+    baseVersion: e.baseVersion,
+    base: typeof e.base === 'string' ? join(dir, e.base) : undefined,
+    flows: e.flows,
+    deletions: e.deletions,
+    bytes: e.bytes,
+    checksum: e.checksum,
+    createdAt: e.createdAt,
+    durationMs: typeof e.durationMs === 'number' ? e.durationMs : 0
+  }
+}
+
+function fromEntry (entry: BackupEntry): ManifestEntry {
+  return {
+    file: basename(entry.file),
+    kind: entry.kind,
+    version: entry.version,
+    baseVersion: entry.baseVersion,
+    base: entry.base === undefined ? null : basename(entry.base),
+    flows: entry.flows,
+    deletions: entry.deletions,
+    bytes: entry.bytes,
+    checksum: entry.checksum,
+    createdAt: entry.createdAt,
+    durationMs: Math.round(entry.durationMs)
+  }
+}
+
+function byAge (a: BackupEntry, b: BackupEntry): number {
+  return a.version - b.version || Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.kind === b.kind ? 0 : a.kind === 'full' ? -1 : 1)
+}
+
+/** The backups listed in `dir`'s manifest, oldest first ([] when there is none). */
+export async function listBackups (dir: string): Promise<BackupEntry[]> {
+  const directory = resolve(dir)
+  let text: string
+  try {
+    text = await readFile(join(directory, MANIFEST_FILE), 'utf8')
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') return []
+    throw err
+  }
+  let manifest: { format?: unknown, backups?: unknown }
+  try {
+    manifest = JSON.parse(text) as typeof manifest
+  } catch (cause) {
+    throw manifestError(directory, 'it is not valid JSON', cause)
+  }
+  if (typeof manifest !== 'object' || manifest === null || manifest.format !== MANIFEST_FORMAT || !Array.isArray(manifest.backups)) {
+    throw manifestError(directory, `it is not a format ${MANIFEST_FORMAT} manifest`)
+  }
+  return manifest.backups.map((raw, i) => toEntry(directory, raw, i)).sort(byAge)
+}
+
+/** Replaces the manifest atomically: a temporary file, fsynced, renamed over it. */
+async function writeManifest (directory: string, entries: readonly BackupEntry[]): Promise<void> {
+  const text = JSON.stringify({ format: MANIFEST_FORMAT, backups: [...entries].sort(byAge).map(fromEntry) }, null, 2) + '\n'
+  const target = join(directory, MANIFEST_FILE)
+  const temporary = `${target}.tmp-${randomBytes(6).toString('hex')}`
+  try {
+    await writeFile(temporary, text, { mode: 0o600, flush: true })
+    await rename(temporary, target)
+  } catch (err) {
+    await rm(temporary, { force: true }).catch(() => {})
+    throw err
+  }
+  await syncDirectory(directory)
+}
+
+/**
+ * The backups needed to restore `entry`, full one first; undefined when a link is missing
+ * from the manifest (or, with `checkFiles`, from the disk).
+ */
+async function chainOf (entries: readonly BackupEntry[], entry: BackupEntry, checkFiles: boolean): Promise<BackupEntry[] | undefined> {
+  const chain = [entry]
+  for (let current = entry; current.kind === 'changes';) {
+    const base = entries.find((e) => e.file === current.base && e.version === current.baseVersion)
+    if (base === undefined || chain.includes(base)) return undefined
+    chain.unshift(base)
+    current = base
+  }
+  if (checkFiles) {
+    for (const link of chain) {
+      try {
+        await stat(link.file)
+      } catch {
+        return undefined
+      }
+    }
+  }
+  return chain
+}
+
+/** The chain a new changed-only backup of a store at `version` can extend, if any. */
+async function usableChain (entries: readonly BackupEntry[], version: number): Promise<BackupEntry[] | undefined> {
+  const latest = entries[entries.length - 1]
+  if (latest === undefined || latest.version > version) return undefined
+  return await chainOf(entries, latest, true)
+}
+
+function timestamp (date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace('.', '')
+}
+
+async function freeName (directory: string, version: number, kind: string): Promise<string> {
+  const stem = `flowstore-${version}-${kind}-${timestamp(new Date())}`
+  for (let n = 1; ; n++) {
+    const file = join(directory, `${stem}${n === 1 ? '' : `-${n}`}${BACKUP_EXTENSION}`)
+    try {
+      await stat(file)
+    } catch {
+      return file
+    }
+  }
+}
+
+/**
+ * Takes a backup of `store` into the backup directory `dir` (created if needed) and lists
+ * it in the manifest: changed-only against the latest backup there, or full when asked,
+ * when there is none, or when its chain is broken.
+ */
+export async function backupToDirectory<F extends Flow> (store: FlowStore<F>, dir: string, options: DirectoryBackupOptions = {}): Promise<BackupEntry> {
+  const directory = resolve(dir)
+  await mkdir(directory, { recursive: true, mode: 0o700 })
+  const entries = await listBackups(directory)
+  const chain = options.full === true ? undefined : await usableChain(entries, store.version)
+  const base = chain?.[chain.length - 1]
+  const kind = base === undefined ? 'full' : 'changes'
+  let file = await freeName(directory, store.version, kind)
+  const info = await store.backup(file, {
+    since: base?.version,
+    compressionLevel: options.compressionLevel,
+    onProgress: options.onProgress
+  })
+  // The store may have committed between naming the file and taking the snapshot.
+  if (!basename(file).startsWith(`flowstore-${info.version}-`)) {
+    const renamed = await freeName(directory, info.version, kind)
+    await rename(file, renamed)
+    file = renamed
+  }
+  const entry: BackupEntry = { ...info, file, base: base?.file }
+  await writeManifest(directory, [...entries, entry])
+  return entry
+}
+
+function checkKeep (name: string, value: unknown): number {
+  if (value === undefined) return 0
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new TypeError(`${name} must be an integer >= 0, got ${String(value)}`)
+  return value
+}
+
+/**
+ * Deletes the backups in `dir` that no rule keeps: the newest `keepLast`, the newest of each
+ * of the last `keepDaily` days (UTC) that have backups, and every backup one of those needs
+ * (a kept changed-only backup keeps its whole chain down to its full backup).
+ */
+export async function pruneBackups (dir: string, options: PruneOptions): Promise<PruneResult> {
+  const keepLast = checkKeep('keepLast', options?.keepLast)
+  const keepDaily = checkKeep('keepDaily', options?.keepDaily)
+  if (keepLast === 0 && keepDaily === 0) throw new TypeError('pruneBackups() needs keepLast or keepDaily (>= 1); it never deletes every backup')
+  const directory = resolve(dir)
+  const entries = await listBackups(directory)
+  const keep = new Set<BackupEntry>(entries.slice(Math.max(0, entries.length - keepLast)))
+  const days = new Set<string>()
+  for (let i = entries.length - 1; i >= 0 && days.size < keepDaily; i--) {
+    const entry = entries[i]!
+    const day = new Date(entry.createdAt).toISOString().slice(0, 10)
+    if (days.has(day)) continue
+    days.add(day)
+    keep.add(entry)
+  }
+  // Kept backups keep what they apply on, down to the full backup (or as far as it exists).
+  for (const entry of [...keep]) for (const link of chainLinks(entries, entry)) keep.add(link)
+  const kept = entries.filter((entry) => keep.has(entry))
+  const deleted = entries.filter((entry) => !keep.has(entry))
+  if (deleted.length > 0) {
+    // The manifest first: it never lists a file that is gone.
+    await writeManifest(directory, kept)
+    for (const entry of deleted) await rm(entry.file, { force: true })
+  }
+  return { kept, deleted }
+}
+
+function chainLinks (entries: readonly BackupEntry[], entry: BackupEntry): BackupEntry[] {
+  const chain = [entry]
+  for (let current = entry; current.kind === 'changes';) {
+    const base = entries.find((e) => e.file === current.base)
+    if (base === undefined || chain.includes(base)) break
+    chain.push(base)
+    current = base
+  }
+  return chain
+}
+
+/**
+ * Restores the newest backup in `dir` (or the newest at or before `options.version`) with
+ * the chain it needs, into a new store at `location` (see restoreBackup()).
+ */
+export async function restoreFromDirectory (dir: string, location: string, options: RestoreFromDirectoryOptions = {}): Promise<RestoreInfo> {
+  const directory = resolve(dir)
+  const entries = await listBackups(directory)
+  const { version, ...restoreOptions } = options
+  const candidates = version === undefined ? entries : entries.filter((entry) => entry.version <= version)
+  const latest = candidates[candidates.length - 1]
+  if (latest === undefined) {
+    throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `There is no backup${version === undefined ? '' : ` at or before version ${version}`} to restore in ${directory}`)
+  }
+  const chain = await chainOf(entries, latest, true)
+  if (chain === undefined) {
+    throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `The newest backup in ${directory} (${basename(latest.file)}) cannot be restored: a backup it applies on is missing`)
+  }
+  return await restoreBackup(chain.map((entry) => entry.file), location, restoreOptions)
+}
+
+/**
+ * Takes backups of `store` into `dir` every `intervalMs` in this process: changed-only
+ * against the last one, a full one every `fullEvery` backups, none while nothing changed;
+ * prunes after each when keepLast or keepDaily is given. The timer does not keep the process
+ * alive. Errors go to `onError`, never to an unhandled rejection; the schedule stops by
+ * itself once the store is closed.
+ */
+export function startBackups<F extends Flow> (store: FlowStore<F>, dir: string, options: BackupScheduleOptions): BackupSchedule {
+  const { intervalMs, onBackup, onError } = options
+  if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs <= 0) throw new TypeError(`intervalMs must be a number > 0, got ${String(intervalMs)}`)
+  const fullEvery = options.fullEvery ?? 10
+  if (!Number.isSafeInteger(fullEvery) || fullEvery < 1) throw new TypeError(`fullEvery must be an integer >= 1, got ${String(fullEvery)}`)
+  const keepLast = checkKeep('keepLast', options.keepLast)
+  const keepDaily = checkKeep('keepDaily', options.keepDaily)
+  const directory = resolve(dir)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let running: Promise<void> | undefined
+  let stopped = false
+
+  const report = (err: unknown): void => {
+    try {
+      if (onError !== undefined) onError(err)
+      else process.emitWarning(`flowstore: a scheduled backup into ${directory} failed: ${err instanceof Error ? err.message : String(err)}`)
+    } catch {
+      // An onError that throws must not become an unhandled rejection.
+    }
+  }
+
+  const once = async (): Promise<void> => {
+    if (store.closed) {
+      stopped = true
+      return
+    }
+    const entries = await listBackups(directory)
+    const chain = await usableChain(entries, store.version)
+    if (chain !== undefined && chain[chain.length - 1]!.version === store.version) return
+    const entry = await backupToDirectory(store, directory, { full: chain === undefined || chain.length >= fullEvery, compressionLevel: options.compressionLevel })
+    if (keepLast > 0 || keepDaily > 0) await pruneBackups(directory, { keepLast, keepDaily })
+    onBackup?.(entry)
+  }
+
+  const tick = (): void => {
+    timer = undefined
+    running = once().catch((err: unknown) => {
+      if (isFlowStoreError(err, 'FLOWSTORE_CLOSED')) stopped = true
+      else report(err)
+    }).finally(() => {
+      running = undefined
+      if (!stopped) schedule()
+    })
+  }
+
+  const schedule = (): void => {
+    timer = setTimeout(tick, intervalMs)
+    timer.unref()
+  }
+
+  schedule()
+  return {
+    stop: async () => {
+      stopped = true
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
+      await running
+    }
+  }
+}

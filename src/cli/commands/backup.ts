@@ -1,0 +1,68 @@
+// flowstore backup <db> <file|dir>: a consistent backup of a store, taken through one
+// LevelDB snapshot; into a directory, changed-only against the last backup there.
+
+import { sep } from 'node:path'
+import { backupToDirectory, type BackupInfo } from '../../index.ts'
+import { type Command, expectPositionals, stringOption } from '../command.ts'
+import { isDirectory, openExisting } from '../database.ts'
+import { UsageError } from '../errors.ts'
+import { formatBytes, formatCount, formatDuration } from '../output.ts'
+
+export const backupCommand: Command = {
+  name: 'backup',
+  summary: 'back up a store into a file, or into a backup directory (changed-only when it can)',
+  synopsis: '<db> <file|dir> [options]',
+  description: [
+    'Writes a backup of the store at <db>: exactly one store version, gzip-compressed, with a',
+    'checksum. <db> must exist and must not be open in another process.',
+    '',
+    'Into a directory (one that exists, or a path ending in "/"): the backup is changed-only',
+    'against the newest backup listed there, or full when there is none (or with --full), and',
+    'it is added to the directory\'s manifest for "list", "prune" and "restore <dir>".',
+    'Into a file: a full backup, or with --since a changed-only one holding what changed after',
+    'that version or that earlier backup file.',
+    '',
+    'If the store is locked by the application that owns it, stop the application or take the',
+    'backup from inside it (store.backup(), or its scheduled backups).'
+  ],
+  options: {
+    since: { type: 'string', value: '<backup|version>', help: 'file target only: changed-only since this backup file or store version' },
+    full: { type: 'boolean', help: 'directory target: take a full backup even if a changed-only one could be taken' }
+  },
+  examples: [
+    'flowstore backup ./data/flows-db ./backups/',
+    'flowstore backup ./data/flows-db ./backups --full',
+    'flowstore backup ./data/flows-db ./full.fsbk',
+    'flowstore backup ./data/flows-db ./changes.fsbk --since ./full.fsbk'
+  ],
+  async run (args, { progress }) {
+    const [db, target] = expectPositionals(this, args, 2, 2, '<db> <file|dir>')
+    const since = stringOption(args, 'since')
+    const full = args.values.full === true
+    const toDirectory = target!.endsWith(sep) || target!.endsWith('/') || await isDirectory(target!)
+    if (toDirectory && since !== undefined) {
+      throw new UsageError('backup: --since is for a file target; a backup directory picks the base itself (use --full for a full backup)', this.name)
+    }
+    if (since !== undefined && full) throw new UsageError('backup: --since and --full cannot be used together', this.name)
+    const store = await openExisting(db!)
+    const line = progress('backup')
+    try {
+      const onProgress = (p: { records: number, total: number | undefined, bytes: number }): void => { line.update(p) }
+      const info: BackupInfo & { base?: string | undefined } = toDirectory
+        ? await backupToDirectory(store, target!, { full, onProgress })
+        : await store.backup(target!, { since: since === undefined ? undefined : /^\d+$/.test(since) ? Number(since) : since, onProgress })
+      line.done()
+      const kind = info.kind === 'full' ? 'full' : `changed-only since version ${info.baseVersion}`
+      return {
+        json: { ok: true, ...info, db: store.directory },
+        text: [
+          `backup ${info.file}`,
+          `  ${kind}, store version ${info.version}, ${formatCount(info.flows)} flow(s), ${formatCount(info.deletions)} deletion(s), ${formatBytes(info.bytes)}, ${formatDuration(info.durationMs)}`
+        ]
+      }
+    } finally {
+      line.done()
+      await store.close()
+    }
+  }
+}

@@ -1,0 +1,53 @@
+// flowstore verify <backup>...: reads backups to the end and checks everything a restore
+// would; exit 1 when any has a problem.
+
+import { type BackupReport, listBackups, verifyBackup } from '../../index.ts'
+import { type Command, expectPositionals } from '../command.ts'
+import { isDirectory } from '../database.ts'
+import { EXIT_FAILURE, EXIT_OK } from '../errors.ts'
+import { formatCount } from '../output.ts'
+
+export const verifyCommand: Command = {
+  name: 'verify',
+  summary: 'check backups completely (gzip, header, every record, counts, checksum)',
+  synopsis: '<backup|dir>... [options]',
+  description: [
+    'Reads each backup to the end and checks what a restore would: the gzip stream, the',
+    'header, every record, the record counts and the sha256 checksum. A backup directory',
+    'stands for every backup its manifest lists (their checksums are compared with the',
+    'manifest too). Exits 1 if any backup has a problem.'
+  ],
+  options: {},
+  examples: [
+    'flowstore verify ./backups/flowstore-120-full-20250101T000000000Z.fsbk',
+    'flowstore verify ./backups --json'
+  ],
+  async run (args) {
+    const targets = expectPositionals(this, args, 1, Infinity, '<backup|dir>...')
+    const reports: BackupReport[] = []
+    for (const target of targets) {
+      if (await isDirectory(target)) {
+        for (const entry of await listBackups(target)) {
+          const report = await verifyBackup(entry.file)
+          const mismatch = report.ok && report.checksum !== entry.checksum
+          reports.push(mismatch ? { ...report, ok: false, problems: [`its checksum ${report.checksum} differs from the manifest's ${entry.checksum}`] } : report)
+        }
+      } else {
+        reports.push(await verifyBackup(target))
+      }
+    }
+    const ok = reports.every((report) => report.ok)
+    const text: string[] = []
+    for (const report of reports) {
+      if (report.ok) {
+        const kind = report.kind === 'full' ? 'full' : `changed-only since version ${report.baseVersion}`
+        text.push(`ok   ${report.file}  ${kind}, version ${report.version}, ${formatCount(report.flows)} flow(s), ${formatCount(report.deletions)} deletion(s)`)
+      } else {
+        text.push(`BAD  ${report.file}`, ...report.problems.map((problem) => `       ${problem}`))
+      }
+    }
+    if (reports.length === 0) text.push('no backups to verify')
+    else text.push(ok ? `${reports.length} backup(s) ok` : `${reports.filter((r) => !r.ok).length} of ${reports.length} backup(s) have problems`)
+    return { json: { ok, backups: reports }, text, exitCode: ok ? EXIT_OK : EXIT_FAILURE }
+  }
+}

@@ -1,0 +1,47 @@
+// Opening a store from the command line. FlowStore.open() creates a missing database, which
+// is right for `import --to` but wrong for commands that read one: a typo in a path must not
+// quietly back up (or report on) a new empty store.
+
+import { stat } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { FlowStore, FlowStoreError } from '../index.ts'
+
+/** Opens the store at `location`, which must already exist. */
+export async function openExisting (location: string): Promise<FlowStore> {
+  const directory = resolve(location)
+  if (!await isFile(join(directory, 'CURRENT'))) {
+    const what = await exists(directory) ? 'is not a flowstore database (no LevelDB files in it)' : 'does not exist'
+    throw new FlowStoreError('FLOWSTORE_OPEN_FAILED', `Database ${directory} ${what}`)
+  }
+  return await FlowStore.open(directory)
+}
+
+/** Opens the store at `location`, creating it if needed. */
+export async function openOrCreate (location: string): Promise<FlowStore> {
+  return await FlowStore.open(resolve(location))
+}
+
+export async function isDirectory (path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+async function isFile (path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile()
+  } catch {
+    return false
+  }
+}
+
+async function exists (path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}

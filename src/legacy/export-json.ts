@@ -1,0 +1,163 @@
+// The way back to the legacy format: every flow written into one JSON object keyed by id,
+// the layout the old JsonFlowRepository read. Written flow by flow (memory stays flat), to a
+// temporary file that is fsynced and renamed, so a crash never leaves a half file under the
+// final name. JSON cannot hold every stored value exactly; such a flow is refused, naming it.
+
+import { randomBytes } from 'node:crypto'
+import { open, rename, unlink } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
+import { Packr } from 'msgpackr'
+import { pathSegment } from '../domain.ts'
+import { FlowStoreError } from '../errors.ts'
+import type { FlowStore } from '../store.ts'
+import type { FlowShape, LazyFlow } from '../types.ts'
+
+export interface ExportOptions {
+  /**
+   * Indent the file (two spaces), like the legacy repository wrote it.
+   * @default false (compact)
+   */
+  pretty?: boolean
+  /** Called now and then with the flows written so far. */
+  onProgress?: (progress: ExportProgress) => void
+}
+
+export interface ExportProgress {
+  /** Flows written so far. */
+  readonly records: number
+  /** Flows to write in all. */
+  readonly total: number
+  /** Bytes written so far. */
+  readonly bytes: number
+}
+
+/** What `exportJson()` returns. */
+export interface ExportReport {
+  /** The file written (absolute path). */
+  readonly file: string
+  /** Flows written. */
+  readonly flows: number
+  /** The file's size in bytes. */
+  readonly bytes: number
+  /** The store version when the export started (saves not yet committed are included). */
+  readonly version: number
+  readonly durationMs: number
+}
+
+const WRITE_CHUNK = 64 * 1024
+
+/**
+ * Writes every flow of `store` into `file` as one JSON object keyed by flow id. The flows
+ * are those in the store when the call is made (later saves are not included). The file is
+ * created owner-only (0600) under a temporary name and renamed into place when complete.
+ * A flow holding a value JSON cannot carry exactly (a Date, a Uint8Array, undefined, NaN or
+ * ±Infinity) is refused with FLOWSTORE_INVALID_FLOW naming the flow and the path to the
+ * value; nothing is written under `file` then.
+ */
+export async function exportJson<F extends FlowShape> (store: FlowStore<F>, file: string, options: ExportOptions = {}): Promise<ExportReport> {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`exportJson() options must be an object, got ${String(options)}`)
+  const pretty = options.pretty ?? false
+  if (typeof pretty !== 'boolean') throw new TypeError(`Option pretty must be a boolean, got ${String(pretty)}`)
+  const onProgress = options.onProgress
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('Option onProgress must be a function')
+  const started = performance.now()
+  const target = resolve(file)
+  // Cache entries are immutable (a save replaces the entry), so holding them is a
+  // point-in-time view of the store that costs one reference per flow.
+  const entries: Array<LazyFlow<F>> = []
+  for (const id of store.flows.keys()) entries.push(store.lazy(id)!)
+  const version = store.version
+  // Decoded here, not through the store, so the export does not fill the decoded cache.
+  const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true })
+
+  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
+  const handle = await open(temp, 'wx', 0o600)
+  let bytes = 0
+  let written = 0
+  let pending: string[] = []
+  let pendingLength = 0
+  const write = async (text: string): Promise<void> => {
+    pending.push(text)
+    pendingLength += text.length
+    if (pendingLength < WRITE_CHUNK) return
+    await drain()
+  }
+  const drain = async (): Promise<void> => {
+    const buffer = Buffer.from(pending.join(''), 'utf8')
+    pending = []
+    pendingLength = 0
+    // Awaiting every write is the backpressure: at most one chunk is held in memory.
+    await handle.write(buffer)
+    bytes += buffer.length
+  }
+  try {
+    await write('{')
+    for (const entry of entries) {
+      const value = packr.unpack(entry.bytes) as unknown
+      checkJson(entry.id, value)
+      const key = JSON.stringify(entry.id)
+      const json = pretty ? JSON.stringify(value, null, 2).replaceAll('\n', '\n  ') : JSON.stringify(value)
+      await write(`${written === 0 ? '' : ','}${pretty ? '\n  ' : ''}${key}:${pretty ? ' ' : ''}${json}`)
+      written++
+      if (onProgress !== undefined && written % 1000 === 0) onProgress({ records: written, total: entries.length, bytes })
+    }
+    await write(pretty && written > 0 ? '\n}\n' : '}\n')
+    await drain()
+    await handle.sync()
+    await handle.close()
+    await rename(temp, target)
+  } catch (err) {
+    await handle.close().catch(() => {})
+    await unlink(temp).catch(() => {})
+    throw err
+  }
+  await syncDirectory(dirname(target))
+  onProgress?.({ records: written, total: entries.length, bytes })
+  return { file: target, flows: written, bytes, version, durationMs: performance.now() - started }
+}
+
+/** Throws FLOWSTORE_INVALID_FLOW when JSON cannot carry `value` exactly. */
+function checkJson (id: string, value: unknown): void {
+  const where = findNonJson(value)
+  if (where === undefined) return
+  throw new FlowStoreError('FLOWSTORE_INVALID_FLOW',
+    `Flow ${JSON.stringify(id)} cannot be exported to JSON: at flow${where.path}, ${where.reason}. Change or delete the flow, or take a backup instead (backups keep every value exactly)`,
+    { id })
+}
+
+function findNonJson (value: unknown): { path: string, reason: string } | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined
+    case 'number':
+      return Number.isFinite(value) ? undefined : { path: '', reason: `${value} would become null in JSON` }
+    case 'undefined':
+      return { path: '', reason: 'undefined has no JSON form (it would be dropped or become null)' }
+    case 'object': {
+      if (value === null) return undefined
+      if (value instanceof Date) return { path: '', reason: 'a Date would become a string in JSON' }
+      if (value instanceof Uint8Array) return { path: '', reason: 'a Uint8Array has no JSON form' }
+      const entries: Array<[string | number, unknown]> = Array.isArray(value) ? value.map((item, i) => [i, item]) : Object.entries(value)
+      for (const [key, item] of entries) {
+        const found = findNonJson(item)
+        if (found !== undefined) return { path: pathSegment(key) + found.path, reason: found.reason }
+      }
+      return undefined
+    }
+    default:
+      return { path: '', reason: `a ${typeof value} has no JSON form` }
+  }
+}
+
+async function syncDirectory (directory: string): Promise<void> {
+  // Makes the rename durable; not every platform lets a directory be opened for this.
+  try {
+    const handle = await open(directory, 'r')
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  } catch {}
+}

@@ -1,0 +1,382 @@
+// The `flowstore` command line, driven as a real child process (node + tsx running
+// src/cli/main.ts) against real stores, backup files and legacy JSON files: every command,
+// its --json output, and its error paths with their exit codes (0 ok, 1 failure, 2 usage).
+// Independent processes of one test run concurrently; stores are prepared in this process.
+
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { generateFlows, mutateFlow, type GeneratedFlow } from '../examples/generate-flows.ts'
+import { COMMANDS } from '../src/cli/cli.ts'
+import { commandHelp } from '../src/cli/command.ts'
+import { ProgressLine, render } from '../src/cli/progress.ts'
+import { backupToDirectory, FlowStore } from '../src/index.ts'
+import { tempDir } from './helpers.ts'
+
+const ROOT = resolve(import.meta.dirname, '..')
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
+
+interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `flowstore ...args` in a child process and collects its exit code and output. */
+async function flowstore (...args: string[]): Promise<Run> {
+  return await flowstoreWith({}, ...args)
+}
+
+async function flowstoreWith (extraEnv: Record<string, string>, ...args: string[]): Promise<Run> {
+  const env = { ...process.env }
+  delete env.FLOWSTORE_DEBUG
+  Object.assign(env, extraEnv)
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (exitCode) => { resolve(exitCode) })
+  })
+  return { code, stdout, stderr }
+}
+
+/** The one JSON object a --json run printed on stdout. */
+function json (run: Run): any {
+  const lines = run.stdout.trim().split('\n')
+  expect(lines).toHaveLength(1)
+  return JSON.parse(lines[0]!)
+}
+
+/** A closed store in a fresh temp dir holding `flows`; returns its directory. */
+async function storeWith (flows: readonly object[]): Promise<string> {
+  const dir = join(await tempDir(), 'db')
+  const store = await FlowStore.open(dir)
+  await store.saveMany(flows as never)
+  await store.close()
+  return dir
+}
+
+/** Every flow of the store at `dir`, as plain objects by id (the store is closed again). */
+async function contentsOf (dir: string): Promise<Record<string, unknown>> {
+  const store = await FlowStore.open(dir)
+  try {
+    return Object.fromEntries([...store.flows].map(([id, flow]) => [id, JSON.parse(JSON.stringify(flow))]))
+  } finally {
+    await store.close()
+  }
+}
+
+describe('help, version and usage errors', () => {
+  it('prints the commands, options and exit codes for --help, and a command\'s usage for <command> --help, exit 0', async () => {
+    const [global, command, short] = await Promise.all([flowstore('--help'), flowstore('backup', '--help'), flowstore('stats', '-h')])
+    expect(global.code).toBe(0)
+    for (const { name } of COMMANDS) expect(global.stdout).toContain(`  ${name} `)
+    expect(global.stdout).toMatch(/Exit codes: 0 ok, 1 failure.*2 usage/)
+    expect(command.code).toBe(0)
+    expect(command.stdout).toMatch(/^Usage: flowstore backup <db> <file\|dir>/)
+    expect(command.stdout).toContain('--since <backup|version>')
+    expect(short.code).toBe(0)
+    expect(short.stdout).toMatch(/^Usage: flowstore stats <db>/)
+  })
+
+  it('gives every command a usage line, options, examples and the exit codes', () => {
+    for (const command of COMMANDS) {
+      const help = commandHelp(command)
+      expect(help).toMatch(new RegExp(`^Usage: flowstore ${command.name} `))
+      expect(help).toContain('--json')
+      expect(help).toMatch(/Examples:\n {2}flowstore /)
+      expect(help).toContain('Exit codes:')
+    }
+  })
+
+  it('prints the package version for --version', async () => {
+    const run = await flowstore('--version')
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+    expect(run).toMatchObject({ code: 0, stdout: `${pkg.version}\n` })
+  })
+
+  it('exits 2 with a hint for an unknown command, an unknown option, no command, and missing arguments', async () => {
+    const dir = await tempDir()
+    const runs = await Promise.all([
+      flowstore('frobnicate'),
+      flowstore('stats', dir, '--frobnicate'),
+      flowstore(),
+      flowstore('backup', dir),
+      flowstore('import', join(dir, 'flows.json')),
+      flowstore('restore', '--to', dir),
+      flowstore('prune', dir),
+      flowstore('prune', dir, '--keep-last', 'many')
+    ])
+    for (const run of runs) expect(run.code).toBe(2)
+    const [command, option, none, backup, importing, restore, prune, notNumber] = runs.map((run) => run.stderr)
+    expect(command).toMatch(/^flowstore: unknown command "frobnicate"\nRun "flowstore --help"/)
+    expect(option).toMatch(/^flowstore: Unknown option '--frobnicate'\nRun "flowstore stats --help"/)
+    expect(none).toMatch(/^Usage: flowstore <command>/)
+    expect(backup).toMatch(/backup: missing argument: expected <db> <file\|dir>/)
+    expect(importing).toMatch(/import: missing --to <db>/)
+    expect(restore).toMatch(/restore: missing argument/)
+    expect(prune).toMatch(/prune: give --keep-last <n> or --keep-daily <n>/)
+    expect(notNumber).toMatch(/--keep-last takes a whole number/)
+  })
+})
+
+describe('import, export and stats', () => {
+  it('imports a legacy file, reports skipped records in --json, and a second import changes nothing', async () => {
+    const dir = await tempDir()
+    const flows = generateFlows(300)
+    const legacy = { ...Object.fromEntries(flows.map((flow) => [flow.id, flow])), broken: 'not a flow' }
+    const file = join(dir, 'flows.json')
+    await writeFile(file, JSON.stringify(legacy, null, 2))
+    const db = join(dir, 'db')
+
+    const first = await flowstore('import', file, '--to', db, '--json')
+    expect(first.code).toBe(0)
+    expect(first.stderr).toBe('') // no progress line: stderr is not a terminal
+    expect(json(first)).toMatchObject({ ok: true, format: 'object', imported: 300, unchanged: 0, skippedCount: 1, skipped: [{ key: 'broken' }] })
+
+    // One at a time: each process must own the store while it runs.
+    const second = await flowstore('import', file, '--to', db, '--json')
+    const human = await flowstore('stats', db)
+    expect(json(second)).toMatchObject({ imported: 0, unchanged: 300, skippedCount: 1, version: json(first).version })
+    expect(human.code).toBe(0)
+    expect(human.stdout).toMatch(/flows {7}300\n/)
+  })
+
+  it('exports a store to JSON that matches it, and reports flows, bytes and version with stats --json', async () => {
+    const flows = generateFlows(200)
+    const db = await storeWith(flows)
+    const out = join(await tempDir(), 'out.json')
+    const exported = await flowstore('export', db, out, '--pretty', '--json')
+    const stats = await flowstore('stats', db, '--json')
+    expect(exported.code).toBe(0)
+    expect(json(exported)).toMatchObject({ ok: true, flows: 200, file: out })
+    expect(JSON.parse(await readFile(out, 'utf8'))).toEqual(Object.fromEntries(flows.map((flow) => [flow.id, flow])))
+    expect(stats.code).toBe(0)
+    expect(json(stats)).toMatchObject({ ok: true, flows: 200, version: 1, tombstones: 0 })
+    expect(json(stats).bytes).toBeGreaterThan(200 * 500)
+  })
+
+  it('fails (exit 1) on a database that does not exist, without creating it', async () => {
+    const missing = join(await tempDir(), 'no-such-db')
+    const [stats, exported] = await Promise.all([flowstore('stats', missing), flowstore('export', missing, join(missing, 'x.json'), '--json')])
+    expect(stats.code).toBe(1)
+    expect(stats.stderr).toMatch(/^flowstore: Database .*no-such-db does not exist \(FLOWSTORE_OPEN_FAILED\)/)
+    expect(exported.code).toBe(1)
+    expect(json(exported)).toEqual({ ok: false, error: { code: 'FLOWSTORE_OPEN_FAILED', message: expect.stringContaining('does not exist') } })
+    expect(existsSync(missing)).toBe(false)
+  })
+
+  it('prints the stack trace of a failure only with FLOWSTORE_DEBUG=1', async () => {
+    const missing = join(await tempDir(), 'no-such-db')
+    const [quiet, debug] = await Promise.all([flowstore('stats', missing), flowstoreWith({ FLOWSTORE_DEBUG: '1' }, 'stats', missing)])
+    expect(quiet.stderr).not.toMatch(/\n\s+at /)
+    expect(debug.code).toBe(1)
+    expect(debug.stderr).toMatch(/^flowstore: Database .* does not exist \(FLOWSTORE_OPEN_FAILED\)\nFlowStoreError: .*\n\s+at /)
+  })
+
+  it('fails (exit 1) to import a file that does not exist, without creating the store', async () => {
+    const dir = await tempDir()
+    const run = await flowstore('import', join(dir, 'missing.json'), '--to', join(dir, 'db'))
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/^flowstore: Cannot read the legacy file .*missing\.json: ENOENT.*\(FLOWSTORE_IMPORT_FAILED\)/)
+    expect(existsSync(join(dir, 'db'))).toBe(false)
+  })
+
+  it('fails (exit 1) to export a flow JSON cannot hold, naming it', async () => {
+    const db = await storeWith([{ id: 'dated', when: new Date(0) }])
+    const run = await flowstore('export', db, join(await tempDir(), 'out.json'))
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/Flow "dated" cannot be exported to JSON: at flow\.when, a Date.*\(FLOWSTORE_INVALID_FLOW\)/)
+  })
+
+  it('fails (exit 1) on a syntax error in the legacy file, saying what was imported before it', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flows.json')
+    await writeFile(file, '[{"id": "a"}, {"id": "b"} {"id": "c"}]')
+    const run = await flowstore('import', file, '--to', join(dir, 'db'))
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/is not valid JSON: .*between bytes 0 and 38 .*\(FLOWSTORE_IMPORT_FAILED\)/)
+    expect(run.stderr).toMatch(/Before it stopped: 0 imported/)
+  })
+})
+
+describe('backup, list, verify, restore, prune', () => {
+  it('backs up into a directory (full, then changed-only), lists, verifies and restores the latest state', async () => {
+    const flows = generateFlows(150)
+    const db = await storeWith(flows)
+    const backups = join(await tempDir(), 'backups')
+    const full = await flowstore('backup', db, `${backups}/`, '--json')
+    expect(full.code).toBe(0)
+    expect(json(full)).toMatchObject({ ok: true, kind: 'full', version: 1, flows: 150 })
+
+    const store = await FlowStore.open<GeneratedFlow>(db)
+    await store.save(mutateFlow(flows[7]!, 2))
+    await store.delete(flows[8]!.id)
+    await store.close()
+    const changes = await flowstore('backup', db, backups, '--json')
+    expect(json(changes)).toMatchObject({ kind: 'changes', baseVersion: 1, version: 3, flows: 1, deletions: 1 })
+
+    const target = join(await tempDir(), 'restored')
+    const [list, verify, restore] = await Promise.all([
+      flowstore('list', backups, '--json'),
+      flowstore('verify', backups),
+      flowstore('restore', backups, '--to', target, '--json')
+    ])
+    expect(json(list).backups.map((b: { kind: string }) => b.kind)).toEqual(['full', 'changes'])
+    expect(verify.code).toBe(0)
+    expect(verify.stdout).toMatch(/2 backup\(s\) ok\n$/)
+    expect(json(restore)).toMatchObject({ ok: true, version: 3, flows: 149 })
+    expect(await contentsOf(target)).toEqual(await contentsOf(db))
+
+    const stats = await flowstore('stats', target, '--backups', backups, '--json')
+    expect(json(stats)).toMatchObject({ version: 3, flows: 149, lastBackup: { kind: 'changes', version: 3 } })
+  })
+
+  it('backs up into files with --since and restores the chain given in order', async () => {
+    const flows = generateFlows(50)
+    const db = await storeWith(flows)
+    const dir = await tempDir()
+    expect((await flowstore('backup', db, join(dir, 'full.fsbk'))).code).toBe(0)
+    const store = await FlowStore.open<GeneratedFlow>(db)
+    await store.save(mutateFlow(flows[0]!, 5))
+    await store.close()
+    const changes = await flowstore('backup', db, join(dir, 'changes.fsbk'), '--since', join(dir, 'full.fsbk'))
+    expect(changes.code).toBe(0)
+    expect(changes.stdout).toMatch(/changed-only since version 1, store version 2, 1 flow\(s\)/)
+
+    const target = join(dir, 'restored')
+    const [restore, wrongOrder] = await Promise.all([
+      flowstore('restore', join(dir, 'full.fsbk'), join(dir, 'changes.fsbk'), '--to', target),
+      flowstore('restore', join(dir, 'changes.fsbk'), join(dir, 'full.fsbk'), '--to', join(dir, 'never'))
+    ])
+    expect(restore.code).toBe(0)
+    expect(await contentsOf(target)).toEqual(await contentsOf(db))
+    expect(wrongOrder.code).toBe(1)
+    expect(wrongOrder.stderr).toContain('(FLOWSTORE_BACKUP_CHAIN)')
+    expect(existsSync(join(dir, 'never'))).toBe(false)
+  })
+
+  it('exits 1 when verify finds a corrupted backup, naming the problem', async () => {
+    const db = await storeWith(generateFlows(100))
+    const dir = await tempDir()
+    const good = join(dir, 'good.fsbk')
+    const bad = join(dir, 'bad.fsbk')
+    const store = await FlowStore.open(db)
+    await store.backup(good)
+    await store.close()
+    const bytes = await readFile(good)
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x40
+    await writeFile(bad, bytes)
+
+    const [human, machine] = await Promise.all([flowstore('verify', good, bad), flowstore('verify', bad, '--json')])
+    expect(human.code).toBe(1)
+    expect(human.stdout).toMatch(/^ok {3}.*good\.fsbk {2}full, version 1, 100 flow\(s\)/m)
+    expect(human.stdout).toMatch(/^BAD {2}.*bad\.fsbk\n {7}\S/m)
+    expect(human.stdout).toMatch(/1 of 2 backup\(s\) have problems/)
+    expect(machine.code).toBe(1)
+    const report = json(machine)
+    expect(report.ok).toBe(false)
+    expect(report.backups[0].problems.length).toBeGreaterThan(0)
+  })
+
+  it('refuses to restore into a non-empty directory without --overwrite (exit 1), and replaces it with --overwrite', async () => {
+    const db = await storeWith(generateFlows(20))
+    const dir = await tempDir()
+    const backup = join(dir, 'full.fsbk')
+    const store = await FlowStore.open(db)
+    await store.backup(backup)
+    await store.close()
+    const target = await storeWith([{ id: 'already-here' }])
+
+    const refused = await flowstore('restore', backup, '--to', target)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/not empty.*\(FLOWSTORE_TARGET_NOT_EMPTY\)/)
+    expect(refused.stderr).toContain('add --overwrite')
+    expect(Object.keys(await contentsOf(target))).toEqual(['already-here'])
+
+    const replaced = await flowstore('restore', backup, '--to', target, '--overwrite')
+    expect(replaced.code).toBe(0)
+    expect(await contentsOf(target)).toEqual(await contentsOf(db))
+  })
+
+  it('prunes a backup directory down to what the rules keep', async () => {
+    const db = await storeWith(generateFlows(10))
+    const backups = join(await tempDir(), 'backups')
+    const store = await FlowStore.open(db)
+    for (let i = 0; i < 3; i++) await backupToDirectory(store, backups, { full: true })
+    await store.close()
+    const run = await flowstore('prune', backups, '--keep-last', '1', '--json')
+    expect(run.code).toBe(0)
+    const result = json(run)
+    expect(result.kept).toHaveLength(1)
+    expect(result.deleted).toHaveLength(2)
+    for (const entry of result.deleted) expect(existsSync(entry.file)).toBe(false)
+    expect(existsSync(result.kept[0].file)).toBe(true)
+  })
+
+  it('fails (exit 1) to list a backup directory that does not exist', async () => {
+    const run = await flowstore('list', join(await tempDir(), 'nowhere'))
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/Backup directory .*nowhere does not exist/)
+  })
+})
+
+describe('a database locked by another process', () => {
+  it('says plainly that another process holds it and what to do, exit 1', async () => {
+    const db = await storeWith(generateFlows(5))
+    // This test process owns the store; the CLI child is "another process".
+    const owner = await FlowStore.open(db)
+    try {
+      const [stats, backup] = await Promise.all([flowstore('stats', db), flowstore('backup', db, join(await tempDir(), 'b.fsbk'), '--json')])
+      expect(stats.code).toBe(1)
+      expect(stats.stderr).toMatch(/locked by another process.*\(FLOWSTORE_LOCKED\)/)
+      expect(stats.stderr).toMatch(/What to do: stop the application and run the command again, or take the backup from inside/)
+      expect(stats.stderr).not.toMatch(/\n\s+at /) // no stack trace
+      expect(backup.code).toBe(1)
+      expect(json(backup).error.code).toBe('FLOWSTORE_LOCKED')
+      expect(owner.size).toBe(5)
+    } finally {
+      await owner.close()
+    }
+  })
+})
+
+describe('the progress line', () => {
+  /** A stand-in terminal: records what is written. */
+  function terminal (isTTY: boolean): { isTTY: boolean, columns: number, writes: string[], write (text: string): boolean } {
+    return { isTTY, columns: 200, writes: [], write (text: string) { this.writes.push(text); return true } }
+  }
+
+  it('redraws in place on a terminal once the work has run a moment, and clears itself at the end', () => {
+    const tty = terminal(true)
+    let now = 0
+    const line = new ProgressLine(tty as never, 'backup', { now: () => now })
+    line.update({ records: 10, total: 100, bytes: 1000 })
+    expect(tty.writes).toEqual([]) // too early: quick commands draw nothing
+    now = 1000
+    line.update({ records: 250, total: 1000, bytes: 4096 })
+    expect(tty.writes).toEqual(['\rbackup  250/1,000 flows  250 flows/s  4.0 KiB  ETA 3.0 s\x1b[K'])
+    line.done()
+    expect(tty.writes.at(-1)).toBe('\r\x1b[K')
+  })
+
+  it('draws nothing when stderr is not a terminal', () => {
+    const pipe = terminal(false)
+    let now = 0
+    const line = new ProgressLine(pipe as never, 'import', { now: () => now })
+    now = 5000
+    line.update({ records: 1, bytes: 1 })
+    line.done()
+    expect(pipe.writes).toEqual([])
+  })
+
+  it('estimates the time left from the bytes when the record count is unknown', () => {
+    expect(render('import', { records: 500, bytes: 1024 * 1024, totalBytes: 4 * 1024 * 1024 }, 2000))
+      .toBe('import  500 flows  250 flows/s  1.0 MiB/4.0 MiB  ETA 6.0 s')
+  })
+})
