@@ -39,6 +39,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   #closed = false
   readonly #listeners = new Set<(change: Change) => void>()
   #server: Promise<StoreServer> | undefined
+  /** Backups and change reads in progress: close() lets them finish before closing LevelDB. */
+  readonly #reading = new Set<Promise<unknown>>()
 
   /**
    * Opens (creating if needed) the store at `location`: a directory, opened with
@@ -199,16 +201,20 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
    * `await store.flush()` first to include them.
    */
   async backup (file: string, options: BackupOptions = {}): Promise<BackupInfo> {
-    this.#assertOpen()
+    this.#assertReadable()
     const since = await resolveSince(options.since)
-    this.#assertOpen()
-    return await exportBackup(this.#location.db, file, { since, compressionLevel: options.compressionLevel, onProgress: options.onProgress })
+    this.#assertReadable()
+    return await this.#track(exportBackup(this.#location.db, file, { since, compressionLevel: options.compressionLevel, onProgress: options.onProgress }))
   }
 
   /** What changed after `version`, read from the persisted change record (no full scan). */
   async changesSince (version: number): Promise<ChangesSince> {
-    this.#assertOpen()
+    this.#assertReadable()
     if (!Number.isSafeInteger(version) || version < 0) throw new TypeError(`changesSince() takes a version (an integer >= 0), got ${String(version)}`)
+    return await this.#track(this.#readChanges(version))
+  }
+
+  async #readChanges (version: number): Promise<ChangesSince> {
     const db = this.#location.db
     const snapshot = db.supports.explicitSnapshots ? db.snapshot() : undefined
     try {
@@ -300,6 +306,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
       this.#startInterval()
       throw err
     }
+    // Backups and change reads started before close() finish on an open database.
+    await Promise.allSettled(this.#reading)
     // After the final flush, so the writes it committed are acknowledged to their clients.
     await this.#server?.then(async (server) => { await server.close() }, noop)
     this.#closed = true
@@ -342,6 +350,18 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     if (this.#interval !== undefined) clearInterval(this.#interval)
     this.#scheduled = undefined
     this.#interval = undefined
+  }
+
+  #track<T> (work: Promise<T>): Promise<T> {
+    this.#reading.add(work)
+    const done = (): void => { this.#reading.delete(work) }
+    work.then(done, done)
+    return work
+  }
+
+  /** Storage reads may start until close() begins. */
+  #assertReadable (): void {
+    if (this.#closed || this.#closing !== undefined) throw closedError()
   }
 
   #assertOpen (): void {

@@ -106,11 +106,30 @@ describe('full backups', () => {
     expect((await recordsOf(file)).map(([id]) => id)).not.toContain(generateFlow(3).id)
   })
 
-  it('a store closed while its backup runs rejects the backup with FLOWSTORE_CLOSED and leaves no file', async () => {
+  it('a store closed while its backup runs lets the backup finish, complete, before closing', async () => {
     const source = await storeWith(3000)
     const dir = await tempDir()
     let closing: Promise<void> | undefined
-    const err = await source.backup(join(dir, 'full.fsbk'), { onProgress: () => { closing ??= source.close() } }).catch((e: unknown) => e)
+    let closedDuringBackup: boolean | undefined
+    const info = await source.backup(join(dir, 'full.fsbk'), {
+      onProgress: () => {
+        closing ??= source.close()
+        closedDuringBackup ??= source.closed
+      }
+    })
+    await closing
+    expect(closedDuringBackup).toBe(false)
+    expect(source.closed).toBe(true)
+    expect(info.flows).toBe(3000)
+    expect((await verifyBackup(info.file)).ok).toBe(true)
+    expect(await readdir(dir)).toEqual(['full.fsbk'])
+  })
+
+  it('a backup started after close() began is refused with FLOWSTORE_CLOSED and writes no file', async () => {
+    const source = await storeWith(10)
+    const dir = await tempDir()
+    const closing = source.close()
+    const err = await source.backup(join(dir, 'full.fsbk')).catch((e: unknown) => e)
     await closing
     expect(isFlowStoreError(err, 'FLOWSTORE_CLOSED')).toBe(true)
     expect(await readdir(dir)).toEqual([])
