@@ -6,6 +6,8 @@
 //                       (value [0] = saved, [1] = deleted); "changes since V" is a range read
 //   m!version           the store version: [6 bytes BE]
 //   m!format            the layout version: [LAYOUT_VERSION]
+//   m!id                the store's identity: a random UUID (UTF-8), made when the store is
+//                       created; a restored store gets a new one (its history may fork)
 
 export const FLOW_PREFIX = 'f!'
 export const FLOW_RANGE = { gte: 'f!', lt: 'f"' } as const
@@ -15,6 +17,7 @@ export const CHANGE_PREFIX = 'c!'
 export const CHANGE_END = 'c"'
 export const VERSION_KEY = 'm!version'
 export const FORMAT_KEY = 'm!format'
+export const STORE_ID_KEY = 'm!id'
 
 export const LAYOUT_VERSION = 1
 /** First byte of every flow record; anything else is not a record of this layout. */

@@ -1,12 +1,13 @@
 // Open-time load: one sequential scan of every flow record (keys and raw bytes, nothing
 // decoded), the tombstones, and the store version. The only storage reads a store makes.
 
+import { randomUUID } from 'node:crypto'
 import { CachedFlow } from './cached-flow.ts'
 import type { FlowCodec } from './codec.ts'
 import { FlowStoreError } from './errors.ts'
 import {
   decodeVersion, encodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, LAYOUT_VERSION, recordVersion,
-  keyString, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
+  keyString, STORE_ID_KEY, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
 } from './layout.ts'
 import type { Database } from './location.ts'
 import type { FlowShape } from './types.ts'
@@ -15,6 +16,8 @@ export interface LoadedState<F extends FlowShape> {
   readonly flows: Map<string, CachedFlow<F>>
   readonly tombstones: Map<string, number>
   readonly version: number
+  /** The store's identity (see layout.ts). */
+  readonly storeId: string
 }
 
 // A large read-ahead buffer: measured here, it halves a full scan against the default.
@@ -29,6 +32,11 @@ export async function loadState<F extends FlowShape> (db: Database, codec: FlowC
     } else if (format.length !== 1 || format[0] !== LAYOUT_VERSION) {
       throw new FlowStoreError('FLOWSTORE_INCOMPATIBLE', `This database was written by an incompatible flowstore layout (${Array.from(format).join(',')}); this version reads layout ${LAYOUT_VERSION}`)
     }
+    let storeId = (await db.get(STORE_ID_KEY, { keyEncoding: 'utf8', valueEncoding: 'utf8' }) as string | undefined)
+    if (storeId === undefined) {
+      storeId = randomUUID()
+      await db.put(STORE_ID_KEY, storeId, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    }
     const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined) ?? 0
 
     const flows = new Map<string, CachedFlow<F>>()
@@ -40,7 +48,7 @@ export async function loadState<F extends FlowShape> (db: Database, codec: FlowC
     await scan(db, TOMBSTONE_RANGE, TOMBSTONE_PREFIX.length, (id, value) => {
       tombstones.set(id, decodeVersion(value) ?? 0)
     })
-    return { flows, tombstones, version }
+    return { flows, tombstones, version, storeId }
   } catch (err) {
     if (err instanceof FlowStoreError) throw err
     throw new FlowStoreError('FLOWSTORE_OPEN_FAILED', 'Reading the store at open failed', { cause: err })

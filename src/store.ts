@@ -11,7 +11,7 @@ import { FlowStoreError } from './errors.ts'
 import { type CommittedBatch, Flusher } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
 import { CHANGE_END, CHANGE_PREFIX, changesAfter, decodeVersion, keyString, VERSION_KEY } from './layout.ts'
-import { loadState } from './loader.ts'
+import { type LoadedState, loadState } from './loader.ts'
 import { type Database, type OpenedLocation, openLocation } from './location.ts'
 import { type ResolvedOptions, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
@@ -33,6 +33,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   readonly #cache: Map<string, CachedFlow<F>>
   readonly #flusher: Flusher<F>
   readonly #view: FlowsView<F>
+  readonly #storeId: string
   #scheduled: ReturnType<typeof setImmediate> | undefined
   #interval: ReturnType<typeof setInterval> | undefined
   #closing: Promise<void> | undefined
@@ -53,7 +54,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     const opened = await openLocation(location)
     try {
       const state = await loadState<F>(opened.db, codec)
-      return new FlowStore<F>(opened, resolved, codec, state.flows, state.tombstones, state.version)
+      return new FlowStore<F>(opened, resolved, codec, state)
     } catch (err) {
       await opened.close().catch(noop)
       throw err
@@ -64,10 +65,9 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     location: OpenedLocation,
     options: ResolvedOptions,
     codec: FlowCodec,
-    flows: Map<string, CachedFlow<F>>,
-    tombstones: Map<string, number>,
-    version: number
+    { flows, tombstones, version, storeId }: LoadedState<F>
   ) {
+    this.#storeId = storeId
     this.#location = location
     this.#options = options
     this.#codec = codec
@@ -81,6 +81,14 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     })
     this.#view = new FlowsView<F>(flows, () => { this.#assertOpen() })
     this.#startInterval()
+  }
+
+  /**
+   * The store's identity: a random UUID made when the store was created, persisted. A store
+   * restored from a backup gets a new one, since its history may fork from the original's.
+   */
+  get storeId (): string {
+    return this.#storeId
   }
 
   /** The directory the store opened, or undefined for a database passed in. */
