@@ -21,9 +21,22 @@ interface Pending<F extends FlowShape> {
   prevDeleted: boolean
 }
 
+// Encodings are set on each operation rather than on the batch: abstract-level spreads the
+// batch's options object into every operation, which measured ~2.8 µs per operation.
 type Operation =
-  | { type: 'put', key: string, value: Uint8Array }
-  | { type: 'del', key: string }
+  | { type: 'put', key: string, value: Uint8Array, keyEncoding: 'utf8', valueEncoding: 'view' }
+  | { type: 'del', key: string, keyEncoding: 'utf8' }
+
+function put (key: string, value: Uint8Array): Operation {
+  return { type: 'put', key, value, keyEncoding: 'utf8', valueEncoding: 'view' }
+}
+
+function del (key: string): Operation {
+  return { type: 'del', key, keyEncoding: 'utf8' }
+}
+
+// classic-level's batch option (not in abstract-level's types).
+const SYNC = Object.freeze({ sync: true }) as object
 
 export interface CommittedBatch {
   readonly version: number
@@ -143,7 +156,8 @@ export class Flusher<F extends FlowShape> {
     this.#inflight = batch
     this.#inflightVersion = version
     try {
-      await this.#db.batch(this.#operations(batch, version) as never, { keyEncoding: 'utf8', valueEncoding: 'view', sync: this.#sync } as never)
+      const operations = this.#operations(batch, version) as never
+      await (this.#sync ? this.#db.batch(operations, SYNC) : this.#db.batch(operations))
     } catch (cause) {
       this.#inflight = undefined
       this.#restore(batch)
@@ -176,20 +190,20 @@ export class Flusher<F extends FlowShape> {
     const ops: Operation[] = []
     const versionBytes = encodeVersion(version)
     for (const [id, pending] of batch) {
-      if (pending.prev !== undefined) ops.push({ type: 'del', key: changeKey(pending.prev, id) })
+      if (pending.prev !== undefined) ops.push(del(changeKey(pending.prev, id)))
       const flow = pending.flow
       if (flow !== undefined) {
         flow.stamp(version)
-        ops.push({ type: 'put', key: flowKey(id), value: flow.record })
-        ops.push({ type: 'put', key: changeKey(version, id), value: CHANGE_SAVED })
-        if (pending.prevDeleted) ops.push({ type: 'del', key: tombstoneKey(id) })
+        ops.push(put(flowKey(id), flow.record))
+        ops.push(put(changeKey(version, id), CHANGE_SAVED))
+        if (pending.prevDeleted) ops.push(del(tombstoneKey(id)))
       } else {
-        ops.push({ type: 'del', key: flowKey(id) })
-        ops.push({ type: 'put', key: tombstoneKey(id), value: versionBytes })
-        ops.push({ type: 'put', key: changeKey(version, id), value: CHANGE_DELETED })
+        ops.push(del(flowKey(id)))
+        ops.push(put(tombstoneKey(id), versionBytes))
+        ops.push(put(changeKey(version, id), CHANGE_DELETED))
       }
     }
-    ops.push({ type: 'put', key: VERSION_KEY, value: versionBytes })
+    ops.push(put(VERSION_KEY, versionBytes))
     return ops
   }
 
