@@ -50,11 +50,9 @@ export class FlowCodec {
       throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `A flow must be a plain object with a string id, got ${describe(flow)}`)
     }
     const id = this.checkId((flow as { id?: unknown }).id)
-    try {
-      checkValue(flow, 0, new Set())
-    } catch (err) {
-      if (!(err instanceof DomainViolation)) throw err
-      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} cannot be stored exactly: at flow${err.where}, ${err.reason}`, { id, cause: err })
+    const violation = checkValue(flow, 0, [])
+    if (violation !== undefined) {
+      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} cannot be stored exactly: at flow${violation.where}, ${violation.reason}`, { id, cause: violation })
     }
     let packed: Uint8Array
     try {
