@@ -24,9 +24,10 @@ import { suite as memory } from './suites/memory.ts'
 import { suite as open } from './suites/open.ts'
 import { suite as read } from './suites/read.ts'
 import { suite as save } from './suites/save.ts'
+import { suite as service } from './suites/service.ts'
 
 /** Every suite, in run order. Add new suites here. */
-const SUITES: readonly Suite[] = [read, flush, open, save, memory]
+const SUITES: readonly Suite[] = [read, flush, open, save, memory, service]
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')

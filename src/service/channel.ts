@@ -34,6 +34,7 @@ export class Channel {
   readonly #options: ChannelOptions
   #maxMessageBytes: number
   #closed = false
+  #finished = false
   #failure: Error | undefined
   readonly #drainWaiters = new Set<() => void>()
 
@@ -142,7 +143,6 @@ export class Channel {
     this.#wakeDrainWaiters()
   }
 
-  #finished = false
   #finish (err: Error | undefined): void {
     this.#closed = true
     this.#wakeDrainWaiters()

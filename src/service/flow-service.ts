@@ -8,12 +8,12 @@
 //                                       the owner's version after `ttlMs`; writes go to the
 //                                       owner and resolve once it has committed them.
 
-import { resolve } from 'node:path'
-import type { BackupInfo, BackupOptions } from '../backup/types.ts'
+import type { BackupInfo } from '../backup/types.ts'
 import type { FlowStoreError } from '../errors.ts'
 import { FlowStore } from '../store.ts'
 import type { Change, Flow, FlowShape, Frozen, LazyFlow } from '../types.ts'
-import { isPlainObject, type OwnerStats, ProtocolViolation } from './protocol.ts'
+import { backupParams, parseBackupInfo, type RemoteBackupOptions } from './owner-client.ts'
+import type { OwnerStats } from './protocol.ts'
 import { closedError, RemoteFlows } from './remote-flows.ts'
 
 export interface FlowServiceOptions {
@@ -66,9 +66,6 @@ export interface FlowServiceStats {
   readonly fullLoads: number
   readonly reconnects: number
 }
-
-/** Backup options that travel to an owner (progress stays in the owner's process). */
-export type RemoteBackupOptions = Pick<BackupOptions, 'since' | 'compressionLevel'>
 
 export interface FlowServiceEvents {
   /** A flow changed (over a remote store: as the cache learns it). */
@@ -254,17 +251,7 @@ export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable 
       this.#assertLocalOpen()
       return await this.#store!.backup(file, options)
     }
-    if (typeof file !== 'string' || file.length === 0) throw new TypeError(`backup() needs a file path, got ${String(file)}`)
-    const since = options.since
-    let sent: number | string | undefined
-    if (since === undefined || typeof since === 'number') sent = since
-    else if (typeof since === 'string') sent = resolve(since)
-    else if (isPlainObject(since) && typeof since.version === 'number') sent = since.version
-    else throw new TypeError(`since must be a version, a backup file or a BackupInfo, got ${typeof since}`)
-    const params: Record<string, unknown> = { file: resolve(file) }
-    if (sent !== undefined) params.since = sent
-    if (options.compressionLevel !== undefined) params.compressionLevel = options.compressionLevel
-    return await this.#remote.call('backup', params, parseBackupInfo)
+    return await this.#remote.call('backup', backupParams(file, options), parseBackupInfo)
   }
 
   on<E extends keyof FlowServiceEvents> (event: E, listener: FlowServiceEvents[E]): this {
@@ -340,11 +327,4 @@ function resolveConnectOptions (options: ConnectOptions): { ttlMs: number, recon
     throw new TypeError(`Option maxMessageBytes must be an integer >= 1024, got ${String(maxMessageBytes)}`)
   }
   return { ttlMs, reconnect, watch, maxMessageBytes }
-}
-
-function parseBackupInfo (result: unknown): BackupInfo {
-  if (!isPlainObject(result) || typeof result.file !== 'string' || typeof result.version !== 'number' || typeof result.checksum !== 'string') {
-    throw new ProtocolViolation('backup: the answer is not a BackupInfo')
-  }
-  return Object.freeze({ ...result }) as unknown as BackupInfo
 }

@@ -72,9 +72,20 @@ async function privateDirectory (dir: string): Promise<void> {
   if ((info.mode & 0o777) !== 0o700) await chmod(dir, 0o700)
 }
 
-/** Removes what defaultSocketPlace() made (or a socket at an explicit path). */
-export async function removeSocketPlace (place: SocketPlace): Promise<void> {
-  await unlink(place.path).catch(ignoreMissing)
+/** The identity of the socket file this owner bound, to remove it and nothing else. */
+export async function socketIdentity (path: string): Promise<string> {
+  const info = await lstat(path)
+  return `${info.dev}:${info.ino}`
+}
+
+/**
+ * Removes what defaultSocketPlace() made. Closing the server already unlinks its socket;
+ * a socket still there is removed only if it is the one this owner bound (`identity`): a
+ * new owner may already listen at the same path.
+ */
+export async function removeSocketPlace (place: SocketPlace, identity?: string): Promise<void> {
+  const current = await socketIdentity(place.path).catch(() => undefined)
+  if (current !== undefined && current === identity) await unlink(place.path).catch(ignoreMissing)
   // Left in place if something else was put in it.
   if (place.privateDir !== undefined) await rmdir(place.privateDir).catch(() => {})
 }

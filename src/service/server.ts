@@ -1,27 +1,19 @@
 // The owner side: the process that opened a store serves it on a unix socket, so that other
-// processes (FlowService.connect) read and write it through this one. Each connection is a
-// Session: it checks every request, answers from the store's memory (and its change record),
-// forwards writes to the store and acknowledges them once committed. A client that sends
-// something malformed or too large is refused and cut off; nothing it does reaches further
-// than its own connection.
+// processes (FlowService.connect) read and write it through this one. This file owns the
+// listening socket, its advertisement and the server's life; each connection is a Session
+// (session.ts).
 
 import { randomUUID } from 'node:crypto'
 import { chmodSync } from 'node:fs'
 import { lstat, unlink } from 'node:fs/promises'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { resolve } from 'node:path'
-import { CachedFlow } from '../cached-flow.ts'
 import { type CodecLimits, FlowCodec } from '../codec.ts'
-import { FlowStoreError } from '../errors.ts'
-import { HEADER_BYTES, RECORD_FORMAT } from '../layout.ts'
 import type { FlowStore } from '../store.ts'
-import type { Change, FlowShape, LazyFlow } from '../types.ts'
-import { Channel } from './channel.ts'
-import { advertise, defaultSocketPlace, removeSocketPlace, type SocketPlace, withdraw } from './owner-file.ts'
-import {
-  DEFAULT_MAX_MESSAGE_BYTES, type DeletedEntry, errorToWire, type FlowEntry, type OwnerStats, parseRequest,
-  PROTOCOL_VERSION, ProtocolViolation, type Request, requestIdOf, type SavedEntry
-} from './protocol.ts'
+import type { FlowShape } from '../types.ts'
+import { advertise, defaultSocketPlace, removeSocketPlace, type SocketPlace, socketIdentity, withdraw } from './owner-file.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './protocol.ts'
+import { Session, type SessionHost } from './session.ts'
 
 export interface ServeOptions {
   /**
@@ -73,11 +65,6 @@ export function serveStore<F extends FlowShape> (store: FlowStore<F>, options?: 
 }
 
 const MIB = 1024 * 1024
-/** Requests of one connection in progress at once; past this its socket is paused. */
-const MAX_IN_FLIGHT = 64
-/** A streamed answer is cut into parts of about this many records or bytes. */
-const PART_RECORDS = 1000
-const PART_BYTES = MIB
 
 // The store's generic parameter does not matter here: the server moves bytes and ids.
 type AnyStore = FlowStore<any>
@@ -90,9 +77,12 @@ export async function startServer (store: AnyStore, options: ServeOptions | stri
     ? await defaultSocketPlace(store.directory ?? home)
     : { path: resolve(resolved.path), privateDir: undefined }
   const server = createServer({ allowHalfOpen: false })
+  let identity: string
   try {
     await listenOwnerOnly(server, place.path)
+    identity = await socketIdentity(place.path)
   } catch (err) {
+    server.close()
     await removeSocketPlace(place).catch(() => {})
     throw err
   }
@@ -103,11 +93,11 @@ export async function startServer (store: AnyStore, options: ServeOptions | stri
       ownerFile = await advertise(home, { socket: place.path, pid: process.pid, instance, protocol: PROTOCOL_VERSION })
     } catch (err) {
       server.close()
-      await removeSocketPlace(place).catch(() => {})
+      await removeSocketPlace(place, identity).catch(() => {})
       throw err
     }
   }
-  return new OwnerServer(store, server, place, instance, ownerFile, resolved.maxMessageBytes, hooks)
+  return new OwnerServer(store, server, { ...place, identity }, instance, ownerFile, resolved.maxMessageBytes, hooks)
 }
 
 function resolveServeOptions (options: ServeOptions | string | undefined, limits: CodecLimits): { path: string | undefined, advertise: string | false | undefined, maxMessageBytes: number } {
@@ -169,7 +159,7 @@ async function isStaleSocket (path: string): Promise<boolean> {
   })
 }
 
-class OwnerServer implements StoreServer {
+class OwnerServer implements StoreServer, SessionHost {
   readonly path: string
   readonly ownerFile: string | undefined
   readonly instance: string
@@ -177,16 +167,16 @@ class OwnerServer implements StoreServer {
   readonly codec: FlowCodec
   readonly limits: CodecLimits
   readonly maxMessageBytes: number
-  readonly sessions = new Set<Session>()
+  readonly sessions = new Set<{ shutdown (): Promise<void>, push (event: object): void }>()
   readonly #server: Server
-  readonly #place: SocketPlace
+  readonly #place: SocketPlace & { readonly identity: string }
   readonly #hooks: ServerHooks
   #closing: Promise<void> | undefined
   #watchers = 0
   #pushScheduled: ReturnType<typeof setImmediate> | undefined
   readonly #onChange = (): void => { this.#schedulePush() }
 
-  constructor (store: AnyStore, server: Server, place: SocketPlace, instance: string, ownerFile: string | undefined, maxMessageBytes: number, hooks: ServerHooks) {
+  constructor (store: AnyStore, server: Server, place: SocketPlace & { readonly identity: string }, instance: string, ownerFile: string | undefined, maxMessageBytes: number, hooks: ServerHooks) {
     this.store = store
     this.#server = server
     this.#place = place
@@ -234,7 +224,7 @@ class OwnerServer implements StoreServer {
     await Promise.all([...this.sessions].map(async (session) => { await session.shutdown() }))
     if (this.#pushScheduled !== undefined) clearImmediate(this.#pushScheduled)
     if (this.#watchers > 0) this.store.off('change', this.#onChange)
-    await removeSocketPlace(this.#place).catch(() => {})
+    await removeSocketPlace(this.#place, this.#place.identity).catch(() => {})
     this.#hooks.onClose()
   }
 
@@ -254,247 +244,5 @@ class OwnerServer implements StoreServer {
       const event = { event: 'change', version: this.store.version }
       for (const session of this.sessions) session.push(event)
     })
-  }
-}
-
-/** A request that could not be answered because the connection went away. */
-class Gone extends Error {}
-
-class Session {
-  readonly #owner: OwnerServer
-  readonly #channel: Channel
-  readonly #inFlight = new Set<Promise<void>>()
-  #hello = false
-  #watching = false
-  #closing = false
-  #paused = false
-  readonly #closed: Promise<void>
-
-  constructor (owner: OwnerServer, socket: Socket, onGone: () => void) {
-    this.#owner = owner
-    let closed!: () => void
-    this.#closed = new Promise((resolve) => { closed = resolve })
-    this.#channel = new Channel(socket, {
-      maxMessageBytes: owner.maxMessageBytes,
-      onMessage: (message) => { this.#receive(message) },
-      onClose: () => {
-        if (this.#watching) owner.unwatch()
-        this.#watching = false
-        onGone()
-        closed()
-      },
-      farewell: (err) => ({
-        id: err instanceof ProtocolViolation ? (err as ProtocolViolation & { requestId?: number }).requestId ?? 0 : 0,
-        ok: false,
-        error: { code: 'FLOWSTORE_PROTOCOL', message: `flowstore owner: ${err.message}; closing this connection` }
-      })
-    })
-  }
-
-  push (event: object): void {
-    if (this.#watching) this.#channel.send(event)
-  }
-
-  /** Lets requests in progress finish, then ends the connection. */
-  async shutdown (): Promise<void> {
-    this.#closing = true
-    // A client that does not read would hold a streamed answer (and so the close) forever.
-    if (this.#channel.congested) this.#channel.destroy()
-    await Promise.allSettled([...this.#inFlight])
-    this.#channel.end()
-    await this.#closed
-  }
-
-  #receive (message: unknown): void {
-    let request: Request
-    try {
-      request = parseRequest(message)
-      if (!this.#hello) {
-        if (request.op !== 'hello') throw new ProtocolViolation('the first request must be hello')
-        if (request.protocol !== PROTOCOL_VERSION) throw new ProtocolViolation(`this owner speaks protocol ${PROTOCOL_VERSION}, not ${request.protocol}`)
-        this.#hello = true
-      }
-    } catch (err) {
-      if (err instanceof ProtocolViolation) Object.assign(err, { requestId: requestIdOf(message) })
-      throw err
-    }
-    const work = this.#answer(request)
-    this.#inFlight.add(work)
-    if (this.#inFlight.size >= MAX_IN_FLIGHT && !this.#paused) {
-      this.#paused = true
-      this.#channel.socket.pause()
-    }
-    void work.finally(() => {
-      this.#inFlight.delete(work)
-      if (this.#paused && this.#inFlight.size < MAX_IN_FLIGHT / 2) {
-        this.#paused = false
-        this.#channel.socket.resume()
-      }
-    })
-  }
-
-  async #answer (request: Request): Promise<void> {
-    let reply: object
-    try {
-      if (this.#closing) throw new FlowStoreError('FLOWSTORE_CLOSED', 'The owner is stopping; reconnect to the next one')
-      reply = { id: request.id, ok: true, result: await this.#handle(request) }
-    } catch (err) {
-      if (err instanceof Gone) return
-      reply = { id: request.id, ok: false, error: errorToWire(err) }
-    }
-    this.#channel.send(reply)
-  }
-
-  async #handle (request: Request): Promise<unknown> {
-    const owner = this.#owner
-    const store = owner.store
-    switch (request.op) {
-      case 'hello':
-        return {
-          protocol: PROTOCOL_VERSION,
-          instance: owner.instance,
-          pid: process.pid,
-          version: store.version,
-          maxMessageBytes: owner.maxMessageBytes,
-          maxFlowBytes: owner.limits.maxFlowBytes,
-          maxIdBytes: owner.limits.maxIdBytes
-        }
-      case 'version':
-        return { version: store.version, pending: store.pending > 0 }
-      case 'changes-since':
-        return await this.#changesSince(request.id, request.since)
-      case 'load-all':
-        return await this.#loadAll(request.id)
-      case 'save':
-      case 'save-many': {
-        const flows = request.flows.map((entry) => this.#decode(entry))
-        await store.saveMany(flows)
-        return { version: store.version }
-      }
-      case 'delete':
-        await store.delete(request.flowId)
-        return { version: store.version }
-      case 'stats':
-        return {
-          version: store.version,
-          size: store.size,
-          pending: store.pending,
-          batches: store.batches,
-          directory: store.directory,
-          pid: process.pid,
-          socket: owner.path,
-          clients: owner.sessions.size
-        } satisfies OwnerStats
-      case 'watch':
-        if (!this.#watching) {
-          this.#watching = true
-          owner.watch()
-        }
-        return {}
-      case 'backup': {
-        const info = await store.backup(request.file, { since: request.since, compressionLevel: request.compressionLevel })
-        return { ...info }
-      }
-    }
-  }
-
-  /** A flow sent by a client: decoded (and so checked) as the store would decode it. */
-  #decode ([flowId, bytes]: FlowEntry): unknown {
-    const { codec, limits } = this.#owner
-    const id = codec.checkId(flowId)
-    if (bytes.length > limits.maxFlowBytes) {
-      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} encodes to ${bytes.length} bytes; the limit is ${limits.maxFlowBytes} (option maxFlowBytes)`, { id })
-    }
-    const record = new Uint8Array(HEADER_BYTES + bytes.length)
-    record[0] = RECORD_FORMAT
-    record.set(bytes, HEADER_BYTES)
-    try {
-      return codec.decode(id, record).value
-    } catch (cause) {
-      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} sent by a client is not a valid flow encoding`, { id, cause })
-    }
-  }
-
-  /**
-   * What changed after `since`: the ids come from the persisted change record; each id's
-   * data is what the store holds now (so it may be newer than the answer's version, which
-   * the client's next check picks up again). Sent in parts.
-   */
-  async #changesSince (requestId: number, since: number): Promise<unknown> {
-    const store = this.#owner.store
-    const { version, changes } = await store.changesSince(since)
-    let pending = false
-    let part = new PartBuilder()
-    for (const change of changes) {
-      const lazy = store.lazy(change.id)
-      if (lazy !== undefined) part.saved(lazy)
-      else part.deleted(change)
-      if (part.full) {
-        pending ||= store.pending > 0
-        await this.#sendPart(requestId, part)
-        part = new PartBuilder()
-      }
-    }
-    pending ||= store.pending > 0
-    if (!part.empty) await this.#sendPart(requestId, part)
-    return { version, pending }
-  }
-
-  /** Every flow, in parts. The version is read first: later changes are in changesSince(version). */
-  async #loadAll (requestId: number): Promise<unknown> {
-    const store = this.#owner.store
-    const version = store.version
-    let pending = false
-    let part = new PartBuilder()
-    // A live iterator of the store's cache: flows deleted before their turn are skipped,
-    // flows saved meanwhile show up later (and in changesSince(version) either way).
-    for (const id of store.flows.keys()) {
-      const lazy = store.lazy(id)
-      if (lazy === undefined) continue
-      part.saved(lazy)
-      if (part.full) {
-        pending ||= store.pending > 0
-        await this.#sendPart(requestId, part)
-        part = new PartBuilder()
-      }
-    }
-    pending ||= store.pending > 0
-    if (!part.empty) await this.#sendPart(requestId, part)
-    return { version, pending }
-  }
-
-  async #sendPart (requestId: number, part: PartBuilder): Promise<void> {
-    if (!this.#channel.send({ id: requestId, part: { saved: part.savedEntries, deleted: part.deletedEntries } })) throw new Gone()
-    if (this.#channel.congested) await this.#channel.drained()
-    if (this.#channel.closed) throw new Gone()
-  }
-}
-
-class PartBuilder {
-  readonly savedEntries: SavedEntry[] = []
-  readonly deletedEntries: DeletedEntry[] = []
-  #bytes = 0
-
-  saved (lazy: LazyFlow<any>): void {
-    // The record's msgpack part, without a copy (packing copies it); records never change
-    // after they are made, except their header, which is not sent.
-    const bytes = lazy instanceof CachedFlow ? lazy.record.subarray(HEADER_BYTES) : lazy.bytes
-    this.savedEntries.push([lazy.id, lazy.version, bytes])
-    this.#bytes += bytes.length + lazy.id.length
-  }
-
-  deleted (change: Change): void {
-    // Gone from memory while the change record says saved: deleted after the record was read
-    // (or not committed yet). 0 says "version unknown"; the data is what counts.
-    this.deletedEntries.push([change.id, change.deleted ? change.version : 0])
-    this.#bytes += change.id.length
-  }
-
-  get full (): boolean {
-    return this.savedEntries.length + this.deletedEntries.length >= PART_RECORDS || this.#bytes >= PART_BYTES
-  }
-
-  get empty (): boolean {
-    return this.savedEntries.length + this.deletedEntries.length === 0
   }
 }

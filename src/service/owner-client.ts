@@ -1,0 +1,75 @@
+// A control connection to an owner, for tools that need its store's figures or a backup but
+// not its flows (the CLI's `stats` and `backup` on a live store): no cache, no load at
+// connect. FlowService uses the same requests over its own connection.
+
+import { resolve } from 'node:path'
+import type { BackupInfo, BackupOptions } from '../backup/types.ts'
+import { type Counters, OwnerConnection } from './connection.ts'
+import { isPlainObject, type OwnerStats, parseOwnerStats, ProtocolViolation } from './protocol.ts'
+
+/** Backup options that travel to an owner (progress stays in the owner's process). */
+export type RemoteBackupOptions = Pick<BackupOptions, 'since' | 'compressionLevel'>
+
+export class OwnerClient {
+  readonly #connection: OwnerConnection
+  readonly counters: Counters
+
+  /** Connects to the owner of `target` (a database directory or the socket path). */
+  static async connect (target: string): Promise<OwnerClient> {
+    const counters: Counters = { messagesSent: 0, messagesReceived: 0 }
+    const connection = await OwnerConnection.open(target, { maxMessageBytes: undefined, counters, onEvent: () => {}, onLost: () => {} })
+    return new OwnerClient(connection, counters)
+  }
+
+  private constructor (connection: OwnerConnection, counters: Counters) {
+    this.#connection = connection
+    this.counters = counters
+  }
+
+  get socketPath (): string {
+    return this.#connection.socketPath
+  }
+
+  /** The owner's process id and its store version when this client connected. */
+  get owner (): { readonly pid: number, readonly version: number } {
+    const { pid, version } = this.#connection.hello
+    return { pid, version }
+  }
+
+  async stats (): Promise<OwnerStats> {
+    return await this.#connection.request('stats', {}, parseOwnerStats)
+  }
+
+  /** The owner writes a backup of its store to `file` while it keeps serving. */
+  async backup (file: string, options: RemoteBackupOptions = {}): Promise<BackupInfo> {
+    return await this.#connection.request('backup', backupParams(file, options), parseBackupInfo)
+  }
+
+  async close (): Promise<void> {
+    await this.#connection.close()
+  }
+
+  async [Symbol.asyncDispose] (): Promise<void> {
+    await this.close()
+  }
+}
+
+/** The parameters of a backup request: paths made absolute here, a BackupInfo as its version. */
+export function backupParams (file: string, options: RemoteBackupOptions): Record<string, unknown> {
+  if (typeof file !== 'string' || file.length === 0) throw new TypeError(`backup() needs a file path, got ${String(file)}`)
+  const since = options.since
+  const params: Record<string, unknown> = { file: resolve(file) }
+  if (typeof since === 'number') params.since = since
+  else if (typeof since === 'string') params.since = resolve(since)
+  else if (isPlainObject(since) && typeof since.version === 'number') params.since = since.version
+  else if (since !== undefined) throw new TypeError(`since must be a version, a backup file or a BackupInfo, got ${typeof since}`)
+  if (options.compressionLevel !== undefined) params.compressionLevel = options.compressionLevel
+  return params
+}
+
+export function parseBackupInfo (result: unknown): BackupInfo {
+  if (!isPlainObject(result) || typeof result.file !== 'string' || typeof result.version !== 'number' || typeof result.checksum !== 'string') {
+    throw new ProtocolViolation('backup: the answer is not a BackupInfo')
+  }
+  return Object.freeze({ ...result }) as unknown as BackupInfo
+}
