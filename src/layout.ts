@@ -90,5 +90,7 @@ export function recordVersion (record: Uint8Array): number | undefined {
 
 /** Decodes UTF-8 key bytes from `start` into a fresh, flat string (never a slice of another). */
 export function keyString (bytes: Uint8Array, start: number): string {
+  // classic-level hands out Buffers: decode in place, without a view object per key.
+  if (Buffer.isBuffer(bytes)) return bytes.toString('utf8', start)
   return Buffer.from(bytes.buffer, bytes.byteOffset + start, bytes.byteLength - start).toString('utf8')
 }
