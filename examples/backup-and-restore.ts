@@ -24,7 +24,7 @@ try {
   const store = await FlowStore.open<GeneratedFlow>(join(work, 'live'))
   const flows = generateFlows(COUNT)
   await store.saveMany(flows)
-  console.log(`store: ${store.size} flows, version ${store.version}`)
+  console.log(`store: ${store.size} flows, version ${store.version}, id ${store.storeId}`)
 
   // 2. A full backup: every flow, copied byte for byte (nothing is decoded), gzip-compressed.
   const full = await store.backup(join(work, 'full.fsbk'))
@@ -35,7 +35,9 @@ try {
   for (const flow of flows.slice(100, 110)) await store.delete(flow.id)
 
   // 4. A changed-only backup since the full one: just those 50 flows and 10 deletions, read
-  //    from the store's change record (no scan of the 5,000 flows).
+  //    from the store's change record (no scan of the 5,000 flows). Both backups record the
+  //    store's id: a changed-only backup is only ever taken, or restored, on a backup of the
+  //    same store.
   const changes = await store.backup(join(work, 'changes.fsbk'), { since: full })
   console.log(`changed-only backup: ${changes.flows} flows + ${changes.deletions} deletions, ${kib(changes.bytes)}, version ${changes.baseVersion} → ${changes.version}`)
 
@@ -59,6 +61,9 @@ try {
     if (b === undefined || b.version !== a.version || Buffer.compare(a.bytes, b.bytes) !== 0) same = false
   }
   console.log(same ? 'the restored store equals the live one' : 'MISMATCH between the restored and the live store')
+  // The restored store has an id of its own: from here on its history may differ from the
+  // live store's, so its changed-only backups never chain onto the live store's backups.
+  console.log(`restored store id ${copy.storeId} (${copy.storeId === store.storeId ? 'SAME as' : 'differs from'} the live store's)`)
   await copy.close()
   await store.close()
   if (!same) process.exitCode = 1

@@ -219,6 +219,8 @@ describe('garbage and crafted files', () => {
     ['a record frame larger than the limit', () => craft([frame(HEADER), Buffer.from([0xff, 0xff, 0xff, 0xff])]), 'record frame of 4294967295 bytes is larger than the limit'],
     ['a wrong magic', () => craftValid([frame({ ...HEADER, magic: 'SOMETHING-ELSE' })]), 'bad magic'],
     ['an unknown format version', () => craftValid([frame({ ...HEADER, format: 2 })]), 'unsupported backup format 2'],
+    ['a storeId that is not a string', () => craftValid([frame({ ...HEADER, storeId: 42 })]), 'bad header (storeId)'],
+    ['an empty storeId', () => craftValid([frame({ ...HEADER, storeId: '' })]), 'bad header (storeId)'],
     ['a record newer than the header version', () => craftValid([frame(HEADER), frame({ ...RECORD, version: 2 })]), 'bad record #1'],
     ['a deletion in a full backup', () => craftValid([frame(HEADER), frame({ id: 'a', version: 1, deleted: true })]), 'a deletion in a full backup'],
     ['records out of id order', () => craftValid([frame(HEADER), frame({ ...RECORD, id: 'b' }), frame(RECORD)]), 'id out of order'],
@@ -261,6 +263,38 @@ describe('chains', () => {
     const files = pick(await chain())
     const target = await tempDir()
     expectCode(await rejectionOf(restoreBackup(files, join(target, 'restored'))), 'FLOWSTORE_BACKUP_CHAIN')
+    expect(await readdir(target)).toEqual([])
+  })
+
+  it('a chain mixing two stores\' backups is refused with FLOWSTORE_BACKUP_CHAIN before anything is written, even when the versions line up', async () => {
+    const { full } = await chain()
+    // A store restored from the full backup, with its own changes, backed up since that
+    // version: its changed-only backup applies on the version, but it is another store's.
+    const forkAt = join(await tempDir(), 'fork')
+    await restoreBackup(full.file, forkAt)
+    const fork = await open(forkAt)
+    await fork.save({ id: 'fork-only' })
+    const forked = await fork.backup(join(await tempDir(), 'forked.fsbk'), { since: full.version })
+    expect(forked).toMatchObject({ kind: 'changes', baseVersion: full.version, storeId: fork.storeId })
+    const target = await tempDir()
+    const err = await rejectionOf(restoreBackup([full.file, forked.file], join(target, 'restored')))
+    expectCode(err, 'FLOWSTORE_BACKUP_CHAIN')
+    expect((err as Error).message).toContain(forked.file)
+    expect(await readdir(target)).toEqual([])
+  })
+
+  it('a chain whose full backup has no storeId and whose changed-only backup has one is refused with FLOWSTORE_BACKUP_CHAIN', async () => {
+    const dir = await tempDir()
+    const store = await open(join(dir, 'db'))
+    await store.save({ id: 'a' })
+    const legacy = join(dir, 'legacy.fsbk')
+    // A full backup at version 1 as written before backups recorded the store identity.
+    await writeFile(legacy, craftValid([frame(HEADER), frame(RECORD)]))
+    expect(await verifyBackup(legacy)).toMatchObject({ ok: true, storeId: undefined })
+    await store.save({ id: 'b' })
+    const changes = await store.backup(join(dir, 'changes.fsbk'), { since: 1 })
+    const target = await tempDir()
+    expectCode(await rejectionOf(restoreBackup([legacy, changes.file], join(target, 'restored'))), 'FLOWSTORE_BACKUP_CHAIN')
     expect(await readdir(target)).toEqual([])
   })
 

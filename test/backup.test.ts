@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { MemoryLevel } from 'memory-level'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type GeneratedFlow, generateFlow, generateFlows, mutateFlow } from '../examples/generate-flows.ts'
-import { readBackup } from '../src/backup/format.ts'
+import { type BackupRecord, readBackup, writeBackupFile } from '../src/backup/format.ts'
 import { type BackupInfo, type Flow, FlowStore, isFlowStoreError, readBackupHeader, restoreBackup, verifyBackup } from '../src/index.ts'
 import { tempDir } from './helpers.ts'
 
@@ -224,14 +224,13 @@ describe('changed-only backups', () => {
     }
   })
 
-  it('a restored store keeps working: its changed-only backups restore on top of the chain', async () => {
+  it('a restored store keeps working: its own full and changed-only backups restore to its state', async () => {
     const source = await storeWith(50)
     const dir = await tempDir()
-    const full = await source.backup(join(dir, 'full.fsbk'))
-    const location = join(await tempDir(), 'restored')
-    await restoreBackup(full.file, location)
-    const copy = await open(location)
+    const original = await source.backup(join(dir, 'original.fsbk'))
+    const copy = await restored(original.file)
     await copy.save(mutateFlow(generateFlow(7), 9))
+    const full = await copy.backup(join(dir, 'full.fsbk'))
     await copy.delete(generateFlow(8).id)
     const next = await copy.backup(join(dir, 'next.fsbk'), { since: full })
     const again = await restored([full.file, next.file])
@@ -366,5 +365,84 @@ describe('consistency', () => {
     const next = await source.backup(join(dir, 'next.fsbk'), { since: full })
     const copy = await restored([full.file, next.file])
     expect(contents(copy)).toEqual(contents(source))
+  })
+})
+
+describe('store identity', () => {
+  /** A copy of `file` as a backup written before backups recorded the store identity. */
+  async function withoutStoreId (file: string, copy: string): Promise<void> {
+    const header = await readBackupHeader(file)
+    async function * batches (): AsyncGenerator<BackupRecord[]> {
+      for await (const record of readBackup(file)) yield [record]
+    }
+    await writeBackupFile(copy, { kind: header.kind, version: header.version, baseVersion: header.baseVersion, createdAt: header.createdAt, storeId: undefined }, batches())
+  }
+
+  it('a backup records the storeId of its store: in its BackupInfo, its header and its verify report', async () => {
+    const source = await storeWith(5)
+    const info = await source.backup(join(await tempDir(), 'full.fsbk'))
+    expect(source.storeId).toMatch(/^[0-9a-f-]{36}$/)
+    expect(info.storeId).toBe(source.storeId)
+    expect((await readBackupHeader(info.file)).storeId).toBe(source.storeId)
+    expect(await verifyBackup(info.file)).toMatchObject({ ok: true, storeId: source.storeId })
+  })
+
+  it('a store restored from a backup has a storeId of its own, which its backups record', async () => {
+    const source = await storeWith(5)
+    const dir = await tempDir()
+    const original = await source.backup(join(dir, 'original.fsbk'))
+    const copy = await restored(original.file)
+    expect(copy.storeId).not.toBe(source.storeId)
+    expect((await copy.backup(join(dir, 'copy.fsbk'))).storeId).toBe(copy.storeId)
+  })
+
+  it.each([
+    ['file', (info: BackupInfo) => info.file],
+    ['BackupInfo', (info: BackupInfo) => info]
+  ])('a restored store that went past the original\'s newest backup refuses a changed-only backup since that backup (given as its %s) with FLOWSTORE_BACKUP_CHAIN', async (_name, since) => {
+    const source = await storeWith(20)
+    const dir = await tempDir()
+    const older = await source.backup(join(dir, 'older.fsbk'))
+    await source.save(mutateFlow(generateFlow(1), 1))
+    const newest = await source.backup(join(dir, 'newest.fsbk'), { since: older })
+    // The restored store forks at the older backup and goes on with other changes.
+    const copy = await restored(older.file)
+    for (let revision = 2; copy.version <= newest.version; revision++) await copy.save(mutateFlow(generateFlow(2), revision))
+    const file = join(dir, 'fork.fsbk')
+    const err = await copy.backup(file, { since: since(newest) }).catch((e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_BACKUP_CHAIN')).toBe(true)
+    expect((await readdir(dir)).sort()).toEqual(['newest.fsbk', 'older.fsbk'])
+  })
+
+  it('a backup of another store, given as since, is refused with FLOWSTORE_BACKUP_CHAIN even when its version fits', async () => {
+    const one = await storeWith(3)
+    const other = await storeWith(3)
+    const dir = await tempDir()
+    const base = await one.backup(join(dir, 'one.fsbk'))
+    expect(other.version).toBe(base.version)
+    const err = await other.backup(join(dir, 'other.fsbk'), { since: base }).catch((e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_BACKUP_CHAIN')).toBe(true)
+  })
+
+  it('a backup file without a storeId (written before backups recorded it) still verifies and restores', async () => {
+    const source = await storeWith(10)
+    const dir = await tempDir()
+    const info = await source.backup(join(dir, 'full.fsbk'))
+    const legacy = join(dir, 'legacy.fsbk')
+    await withoutStoreId(info.file, legacy)
+    expect((await readBackupHeader(legacy)).storeId).toBeUndefined()
+    expect(await verifyBackup(legacy)).toMatchObject({ ok: true, flows: 10, storeId: undefined })
+    expect(contents(await restored(legacy))).toEqual(contents(source))
+  })
+
+  it('a backup file without a storeId is refused as the base of a changed-only backup with FLOWSTORE_BACKUP_CHAIN', async () => {
+    const source = await storeWith(10)
+    const dir = await tempDir()
+    const info = await source.backup(join(dir, 'full.fsbk'))
+    const legacy = join(dir, 'legacy.fsbk')
+    await withoutStoreId(info.file, legacy)
+    await source.save(mutateFlow(generateFlow(3), 1))
+    const err = await source.backup(join(dir, 'changes.fsbk'), { since: legacy }).catch((e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_BACKUP_CHAIN')).toBe(true)
   })
 })

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type GeneratedFlow, generateFlow, generateFlows, mutateFlow } from '../examples/generate-flows.ts'
 import {
   type BackupEntry, type BackupSchedule, backupToDirectory, FlowStore, isFlowStoreError, listBackups, pruneBackups,
-  restoreFromDirectory, startBackups, verifyBackup
+  restoreBackup, restoreFromDirectory, startBackups, verifyBackup
 } from '../src/index.ts'
 import { tempDir } from './helpers.ts'
 
@@ -60,6 +60,20 @@ async function backdate (dir: string, dates: string[]): Promise<void> {
 }
 
 const names = (entries: readonly BackupEntry[]): string[] => entries.map((entry) => basename(entry.file))
+
+/** A store restored from `files` into a fresh location, opened: it has a storeId of its own. */
+async function fork (files: string[]): Promise<FlowStore<GeneratedFlow>> {
+  const location = join(await tempDir(), 'fork')
+  await restoreBackup(files, location)
+  const store = await FlowStore.open<GeneratedFlow>(location)
+  stores.push(store)
+  return store
+}
+
+/** Commits changes to `store` until its version is past `version`. */
+async function pass (store: FlowStore<GeneratedFlow>, version: number): Promise<void> {
+  for (let revision = 100; store.version <= version; revision++) await touch(store, 3, revision)
+}
 
 describe('backups into a directory', () => {
   it('the first backup is full, the next ones changed-only against the latest', async () => {
@@ -121,6 +135,37 @@ describe('backups into a directory', () => {
     expect(isFlowStoreError(err, 'FLOWSTORE_BACKUP_CORRUPT')).toBe(true)
   })
 
+  it('when nothing changed since the latest backup, no backup is written and the latest entry is returned', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    const [, latest] = await series(store, dir, 'FC')
+    const files = await readdir(dir)
+    const again = await backupToDirectory(store, dir)
+    // The manifest keeps durations in whole milliseconds.
+    expect({ ...again, durationMs: 0 }).toEqual({ ...latest, durationMs: 0 })
+    expect(await readdir(dir)).toEqual(files)
+    expect(await listBackups(dir)).toHaveLength(2)
+  })
+
+  it('full: true takes a full backup even when nothing changed since the latest backup', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    const [latest] = await series(store, dir, 'C')
+    const again = await backupToDirectory(store, dir, { full: true })
+    expect(again).toMatchObject({ kind: 'full', version: latest!.version, flows: 5 })
+    expect(again.file).not.toBe(latest!.file)
+    expect(names(await listBackups(dir))).toEqual(names([latest!, again]))
+  })
+
+  it('when nothing changed but a backup of the latest chain is missing, a full backup is taken', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    const [full, latest] = await series(store, dir, 'FC')
+    await rm(full!.file)
+    const next = await backupToDirectory(store, dir)
+    expect(next).toMatchObject({ kind: 'full', version: latest!.version, flows: 5 })
+  })
+
   it('full: true takes a full backup even when a changed-only one could be taken', async () => {
     const store = await storeWith(5)
     const dir = await tempDir()
@@ -144,6 +189,123 @@ describe('backups into a directory', () => {
     const other = await storeWith(5)
     const next = await backupToDirectory(other, dir)
     expect(next).toMatchObject({ kind: 'full', version: other.version })
+  })
+})
+
+describe('backups of several stores in one directory', () => {
+  it('each backup lists the storeId of its store, in the manifest and in listBackups', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    const taken = await series(store, dir, 'FC')
+    expect(taken.map((entry) => entry.storeId)).toEqual([store.storeId, store.storeId])
+    expect((await listBackups(dir)).map((entry) => entry.storeId)).toEqual([store.storeId, store.storeId])
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { backups: Array<{ storeId: unknown }> }
+    expect(manifest.backups.map((entry) => entry.storeId)).toEqual([store.storeId, store.storeId])
+  })
+
+  it('a store restored from an older backup and gone past the latest backup\'s version takes a full backup, not one on the original\'s chain', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    const [older, latest] = await series(store, dir, 'FC')
+    const copy = await fork([older!.file])
+    await pass(copy, latest!.version)
+    const next = await backupToDirectory(copy, dir)
+    expect(next).toMatchObject({ kind: 'full', base: undefined, storeId: copy.storeId, version: copy.version, flows: 5 })
+  })
+
+  it('a restored store at the same version as the latest backup of the original takes a full backup of its own', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    const [latest] = await series(store, dir, 'F')
+    const copy = await fork([latest!.file])
+    expect(copy.version).toBe(latest!.version)
+    const next = await backupToDirectory(copy, dir)
+    expect(next).toMatchObject({ kind: 'full', storeId: copy.storeId })
+    expect(next.file).not.toBe(latest!.file)
+  })
+
+  it('the next backups of the restored store chain onto its own full backup', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    const [older] = await series(store, dir, 'FCC')
+    const copy = await fork([older!.file])
+    const [full, changes] = await series(copy, dir, 'CC')
+    expect(full).toMatchObject({ kind: 'full', storeId: copy.storeId })
+    expect(changes).toMatchObject({ kind: 'changes', base: full!.file, baseVersion: full!.version, storeId: copy.storeId })
+  })
+
+  it('the newest backup is the last taken, even when the store it is of is at a lower version than another store\'s backups', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    const original = await series(store, dir, 'FCCCC')
+    const copy = await fork([original[0]!.file])
+    const forked = await series(copy, dir, 'FC')
+    expect(forked[1]!.version).toBeLessThan(original[4]!.version)
+    expect(names(await listBackups(dir))).toEqual(names([...original, ...forked]))
+  })
+
+  it('restoreFromDirectory restores the latest chain of the store of the newest backup', async () => {
+    const store = await storeWith(10)
+    const dir = await tempDir()
+    const original = await series(store, dir, 'FCCCC')
+    const copy = await fork([original[0]!.file])
+    const forked = await series(copy, dir, 'FC')
+    const location = join(await tempDir(), 'restored')
+    const info = await restoreFromDirectory(dir, location)
+    expect(info).toMatchObject({ version: copy.version, files: [forked[0]!.file, forked[1]!.file] })
+    const restored = await FlowStore.open(location)
+    stores.push(restored)
+    expect(contents(restored)).toEqual(contents(copy))
+  })
+
+  it('restoreFromDirectory with a version picks among the backups of the newest backup\'s store only', async () => {
+    const store = await storeWith(10)
+    const dir = await tempDir()
+    const original = await series(store, dir, 'FCC')
+    const copy = await fork([original[0]!.file])
+    const forked = await series(copy, dir, 'FC')
+    const info = await restoreFromDirectory(dir, join(await tempDir(), 'restored'), { version: forked[0]!.version })
+    expect(info).toMatchObject({ version: forked[0]!.version, files: [forked[0]!.file] })
+    // The original's full backup is older than any of the copy's: not picked.
+    const err = await restoreFromDirectory(dir, join(await tempDir(), 'r2'), { version: original[0]!.version }).catch((e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_BACKUP_CHAIN')).toBe(true)
+    expect((err as Error).message).toContain('pass storeId')
+  })
+
+  it('restoreFromDirectory with a storeId restores the latest chain of that store', async () => {
+    const store = await storeWith(10)
+    const dir = await tempDir()
+    const original = await series(store, dir, 'FCC')
+    const copy = await fork([original[0]!.file])
+    await series(copy, dir, 'FC')
+    const info = await restoreFromDirectory(dir, join(await tempDir(), 'restored'), { storeId: store.storeId })
+    expect(info).toMatchObject({ version: store.version, files: original.map((entry) => entry.file) })
+    const none = await restoreFromDirectory(dir, join(await tempDir(), 'r2'), { storeId: 'no-such-store' }).catch((e: unknown) => e)
+    expect(isFlowStoreError(none, 'FLOWSTORE_BACKUP_CHAIN')).toBe(true)
+  })
+
+  it('keepLast keeps the newest backups by when they were taken, with their chains, across stores', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    const original = await series(store, dir, 'FCCCC')
+    const copy = await fork([original[0]!.file])
+    const forked = await series(copy, dir, 'FC')
+    const { kept, deleted } = await pruneBackups(dir, { keepLast: 1 })
+    expect(names(kept)).toEqual(names(forked))
+    expect(names(deleted)).toEqual(names(original))
+  })
+
+  it('a manifest whose entries have no storeId (written before backups recorded it) is read, and the next backup is a full one', async () => {
+    const store = await storeWith(5)
+    const dir = await tempDir()
+    await series(store, dir, 'FC')
+    const path = join(dir, 'manifest.json')
+    const manifest = JSON.parse(await readFile(path, 'utf8')) as { backups: Array<{ storeId?: unknown }> }
+    for (const entry of manifest.backups) delete entry.storeId
+    await writeFile(path, JSON.stringify(manifest))
+    expect((await listBackups(dir)).map((entry) => entry.storeId)).toEqual([undefined, undefined])
+    const [next] = await series(store, dir, 'C')
+    expect(next).toMatchObject({ kind: 'full', storeId: store.storeId })
   })
 })
 

@@ -1,21 +1,36 @@
 // Backup export: everything a backup holds is read through ONE explicit LevelDB snapshot, so
 // it is the store exactly as of one committed version while saves and flushes go on. A full
 // backup scans the flow records; a changed-only one reads the change record after its base
-// version and fetches just those flows. Flow bytes are copied verbatim, never decoded.
+// version and fetches just those flows. Flow bytes are copied verbatim, never decoded. The
+// header records the store's identity (m!id, read through the same snapshot): a changed-only
+// backup based on an earlier backup is refused unless that backup is of the same store.
 
 import { resolve } from 'node:path'
 import { FlowStoreError } from '../errors.ts'
 import {
   CHANGE_END, CHANGE_PREFIX, changesAfter, decodeVersion, FLOW_RANGE, flowKey, HEADER_BYTES, keyString,
-  MAX_VERSION, recordVersion, VERSION_KEY
+  MAX_VERSION, recordVersion, STORE_ID_KEY, VERSION_KEY
 } from '../layout.ts'
 import type { Database } from '../location.ts'
 import { type BackupRecord, readBackupHeader, writeBackupFile } from './format.ts'
 import type { BackupInfo, BackupOptions, Progress } from './types.ts'
 
+/** The backup a changed-only backup is based on, as resolveSince() reads it. */
+export interface BackupBase {
+  /** The store version it holds. */
+  readonly version: number
+  /** Its store's identity; undefined for a file written before backups recorded it. */
+  readonly storeId: string | undefined
+  /** Its file, when known (for messages). */
+  readonly file: string | undefined
+}
+
 export interface ExportOptions {
-  /** Changed-only: what changed after this version. Undefined for a full backup. */
-  readonly since?: number | undefined
+  /**
+   * Changed-only: what changed after this version, or after this earlier backup (which must
+   * be of the same store). Undefined for a full backup.
+   */
+  readonly since?: number | BackupBase | undefined
   readonly compressionLevel?: number | undefined
   readonly onProgress?: ((progress: Progress) => void) | undefined
 }
@@ -35,16 +50,42 @@ interface NextvIterator<K, V> {
 
 type Snapshot = ReturnType<Database['snapshot']>
 
-/** Resolves BackupOptions.since (a version, a backup file, or a BackupInfo) to a version. */
-export async function resolveSince (since: BackupOptions['since']): Promise<number | undefined> {
+/**
+ * Resolves BackupOptions.since: a version stays a version (taken on trust); a backup file
+ * (its header is read) or a BackupInfo becomes a BackupBase, whose storeId exportBackup()
+ * checks against the store's.
+ */
+export async function resolveSince (since: BackupOptions['since']): Promise<number | BackupBase | undefined> {
   if (since === undefined) return undefined
-  if (typeof since === 'number') {
-    if (!Number.isSafeInteger(since) || since < 0 || since > MAX_VERSION) throw new TypeError(`since must be a store version (an integer >= 0), got ${String(since)}`)
-    return since
+  if (typeof since === 'number') return checkVersion(since)
+  if (typeof since === 'string') {
+    const header = await readBackupHeader(since)
+    return { version: header.version, storeId: header.storeId, file: header.file }
   }
-  if (typeof since === 'string') return (await readBackupHeader(since)).version
-  if (typeof since === 'object' && since !== null && typeof since.version === 'number') return await resolveSince(since.version)
+  if (typeof since === 'object' && since !== null && typeof since.version === 'number') {
+    const { storeId, file } = since as { storeId?: unknown, file?: unknown }
+    return {
+      version: checkVersion(since.version),
+      storeId: typeof storeId === 'string' ? storeId : undefined,
+      file: typeof file === 'string' ? file : undefined
+    }
+  }
   throw new TypeError(`since must be a version, a backup file or a BackupInfo, got ${typeof since}`)
+}
+
+function checkVersion (since: number): number {
+  if (!Number.isSafeInteger(since) || since < 0 || since > MAX_VERSION) throw new TypeError(`since must be a store version (an integer >= 0), got ${String(since)}`)
+  return since
+}
+
+/** Refuses a base backup of another store (or of an unknown one): its history may differ. */
+function checkBase (base: BackupBase, storeId: string | undefined): void {
+  if (base.storeId !== undefined && base.storeId === storeId) return
+  const which = base.file === undefined ? 'the backup given as since' : `backup ${base.file}`
+  const why = base.storeId === undefined
+    ? 'it records no store identity (it was written before backups recorded one), so it cannot be shown to hold this store\'s history'
+    : `it is a backup of store ${base.storeId}, this is store ${storeId ?? '(no identity)'}, and their histories may differ (a store restored from a backup has an identity of its own)`
+  throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `Cannot take a changed-only backup on ${which}: ${why}. Take a full backup instead`)
 }
 
 /** Writes a backup of the committed state of `db` to `file` (see FlowStore.backup()). */
@@ -58,7 +99,10 @@ export async function exportBackup (db: Database, file: string, options: ExportO
   const snapshot = db.snapshot()
   try {
     const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view', snapshot } as never) as Uint8Array | undefined) ?? 0
-    const since = options.since
+    const storeId = await db.get(STORE_ID_KEY, { keyEncoding: 'utf8', valueEncoding: 'utf8', snapshot } as never) as string | undefined
+    const base = typeof options.since === 'object' ? options.since : undefined
+    if (base !== undefined) checkBase(base, storeId)
+    const since = base === undefined ? options.since as number | undefined : base.version
     if (since !== undefined && since > version) {
       throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `Cannot take a changed-only backup since version ${since}: the store is at version ${version}. The base is newer than the store (was the store replaced or restored from an older backup?); take a full backup instead`)
     }
@@ -67,7 +111,7 @@ export async function exportBackup (db: Database, file: string, options: ExportO
     const onProgress = options.onProgress
     let written
     try {
-      written = await writeBackupFile(file, { kind, version, baseVersion: since ?? 0, createdAt }, records, {
+      written = await writeBackupFile(file, { kind, version, baseVersion: since ?? 0, createdAt, storeId }, records, {
         compressionLevel: options.compressionLevel,
         onRecords: onProgress === undefined ? undefined : (records, bytes) => { onProgress({ records, total: undefined, bytes }) }
       })
@@ -85,7 +129,8 @@ export async function exportBackup (db: Database, file: string, options: ExportO
       bytes: written.bytes,
       checksum: written.checksum,
       createdAt,
-      durationMs: performance.now() - started
+      durationMs: performance.now() - started,
+      storeId
     }
   } finally {
     await snapshot.close()

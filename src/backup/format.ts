@@ -31,6 +31,8 @@ export const GZIP_HEADER = Uint8Array.of(0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x0
 export const MAX_HEADER_FRAME = 64 * 1024
 /** Largest record or trailer frame payload a reader accepts: a 16 MiB flow, its id and framing. */
 export const MAX_RECORD_FRAME = 16 * 1024 * 1024 + 64 * 1024
+/** Longest storeId a reader accepts (a store's is a 36-character UUID). */
+export const MAX_STORE_ID_LENGTH = 128
 const LENGTH_BYTES = 4
 const WRITE_CHUNK = 1024 * 1024
 const ZLIB_CHUNK = 256 * 1024
@@ -50,6 +52,11 @@ export interface BackupHeader {
   readonly baseVersion: number
   /** When the backup was taken (ISO 8601). */
   readonly createdAt: string
+  /**
+   * The identity of the store backed up (`store.storeId`); undefined in a file written
+   * before backups recorded it.
+   */
+  readonly storeId: string | undefined
 }
 
 /** A flow as stored (its msgpack encoding, verbatim), or a deletion. */
@@ -172,7 +179,9 @@ class Framer {
 
   async * chunks (batches: AsyncIterable<readonly BackupRecord[]>): AsyncGenerator<Buffer> {
     const h = this.#header
-    yield * this.#frame({ type: 'header', magic: BACKUP_MAGIC, format: BACKUP_FORMAT_VERSION, kind: h.kind, version: h.version, baseVersion: h.baseVersion, createdAt: h.createdAt })
+    const header: Record<string, unknown> = { type: 'header', magic: BACKUP_MAGIC, format: BACKUP_FORMAT_VERSION, kind: h.kind, version: h.version, baseVersion: h.baseVersion, createdAt: h.createdAt }
+    if (h.storeId !== undefined) header.storeId = h.storeId
+    yield * this.#frame(header)
     for await (const batch of batches) {
       for (const record of batch) {
         if (record.deleted === true) {
@@ -426,7 +435,12 @@ function parseHeader (file: string, value: unknown): BackupHeader {
     throw corrupt(file, 'bad header (base version)')
   }
   if (typeof createdAt !== 'string' || createdAt.length > 64 || Number.isNaN(Date.parse(createdAt))) throw corrupt(file, 'bad header (createdAt)')
-  return { file, format: BACKUP_FORMAT_VERSION, kind, version, baseVersion, createdAt }
+  // Optional: files written before backups recorded the store's identity have none.
+  const { storeId } = h
+  if (storeId !== undefined && (typeof storeId !== 'string' || storeId.length === 0 || storeId.length > MAX_STORE_ID_LENGTH)) {
+    throw corrupt(file, 'bad header (storeId)')
+  }
+  return { file, format: BACKUP_FORMAT_VERSION, kind, version, baseVersion, createdAt, storeId }
 }
 
 /** Checks a decoded record frame against the header; returns the record or throws CORRUPT. */

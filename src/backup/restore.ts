@@ -4,6 +4,11 @@
 // is touched only once everything succeeded, so a failed or interrupted restore leaves it as
 // it was. Memory stays flat: records are applied in batches, and what an earlier backup said
 // about an id is looked up in the store being built, never kept in memory.
+//
+// Every file of a chain must be of the same store (the same storeId in its header): a
+// changed-only backup of another store may not continue this one's history. The restored
+// store gets no m!id: when opened it gets an identity of its own, since its history may fork
+// from the original's from here on.
 
 import { randomBytes } from 'node:crypto'
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises'
@@ -88,6 +93,9 @@ function checkChain (headers: readonly BackupHeader[]): void {
   for (let i = 1; i < headers.length; i++) {
     const previous = headers[i - 1]!
     const header = headers[i]!
+    if (header.storeId !== first.storeId) {
+      throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `${header.file} (backup ${i + 1}) is a backup of ${storeName(header.storeId)}, but the chain starts with a backup of ${storeName(first.storeId)} (${first.file}): a chain holds the backups of one store only (a store restored from a backup has an identity of its own)`)
+    }
     if (header.kind !== 'changes') {
       throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `Only the first backup of a restore may be a full one, but ${header.file} (backup ${i + 1}) is full too; restore from it alone, or leave it out`)
     }
@@ -96,6 +104,10 @@ function checkChain (headers: readonly BackupHeader[]): void {
       throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `${header.file} applies on version ${header.baseVersion}, but the backup before it (${previous.file}) holds version ${previous.version}: ${why}`)
     }
   }
+}
+
+function storeName (storeId: string | undefined): string {
+  return storeId === undefined ? 'an unidentified store (written before backups recorded the store identity)' : `store ${storeId}`
 }
 
 interface TargetState {
@@ -202,7 +214,8 @@ async function applyFile (
   const baseBytes = progress.bytes
   const reader = readBackup(file, {
     onHeader: (header) => {
-      if (header.kind !== expected.kind || header.version !== expected.version || header.baseVersion !== expected.baseVersion) {
+      if (header.kind !== expected.kind || header.version !== expected.version || header.baseVersion !== expected.baseVersion ||
+          header.storeId !== expected.storeId) {
         throw corrupt(file, 'its header changed while it was being restored')
       }
     },

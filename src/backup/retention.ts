@@ -4,6 +4,11 @@
 // and the newest of each of the last N days, never a backup a kept one depends on),
 // restoring the latest chain, and taking backups on a schedule in the owning process.
 //
+// A directory may hold the backups of several stores (typically: a store, and a store
+// restored from one of its backups that went on in its place; each has its own storeId).
+// A changed-only backup only ever applies on a backup of the same store. Versions order the
+// backups of one store; the backups of different stores are interleaved by createdAt.
+//
 // One process at a time should write to a backup directory: the manifest is replaced
 // atomically, but two writers could each drop the other's new entry.
 
@@ -55,7 +60,13 @@ export interface PruneResult {
 
 export interface RestoreFromDirectoryOptions extends RestoreOptions {
   /**
-   * Restore the newest backup at or before this store version instead of the newest one.
+   * Restore the backups of the store with this identity (a BackupEntry's `storeId`).
+   * @default the store of the newest backup in the directory
+   */
+  storeId?: string
+  /**
+   * Restore that store's newest backup at or before this store version instead of its
+   * newest one.
    * @default undefined (the newest backup)
    */
   version?: number
@@ -90,6 +101,8 @@ export interface BackupSchedule {
 
 interface ManifestEntry {
   file: string
+  /** null for a backup taken before backups recorded the store identity. */
+  storeId: string | null
   kind: 'full' | 'changes'
   version: number
   baseVersion: number
@@ -120,11 +133,13 @@ function toEntry (dir: string, raw: unknown, index: number): BackupEntry {
   if (typeof e !== 'object' || e === null) throw bad()
   if (!isPlainName(e.file) || (e.kind !== 'full' && e.kind !== 'changes') || !isCount(e.version) || !isCount(e.baseVersion) ||
       !isCount(e.flows) || !isCount(e.deletions) || !isCount(e.bytes) || typeof e.checksum !== 'string' ||
-      typeof e.createdAt !== 'string' || (e.base !== null && e.base !== undefined && !isPlainName(e.base))) {
+      typeof e.createdAt !== 'string' || (e.base !== null && e.base !== undefined && !isPlainName(e.base)) ||
+      (e.storeId !== null && e.storeId !== undefined && (typeof e.storeId !== 'string' || e.storeId.length === 0))) {
     throw bad()
   }
   return {
     file: join(dir, e.file),
+    storeId: typeof e.storeId === 'string' ? e.storeId : undefined,
     kind: e.kind,
     version: e.version,
     baseVersion: e.baseVersion,
@@ -141,6 +156,7 @@ function toEntry (dir: string, raw: unknown, index: number): BackupEntry {
 function fromEntry (entry: BackupEntry): ManifestEntry {
   return {
     file: basename(entry.file),
+    storeId: entry.storeId ?? null,
     kind: entry.kind,
     version: entry.version,
     baseVersion: entry.baseVersion,
@@ -154,8 +170,37 @@ function fromEntry (entry: BackupEntry): ManifestEntry {
   }
 }
 
-function byAge (a: BackupEntry, b: BackupEntry): number {
-  return a.version - b.version || Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.kind === b.kind ? 0 : a.kind === 'full' ? -1 : 1)
+function createdTime (entry: BackupEntry): number {
+  const time = Date.parse(entry.createdAt)
+  return Number.isNaN(time) ? 0 : time
+}
+
+/** Within one store: by version (clocks may step back, versions do not), then time, full first. */
+function byVersion (a: BackupEntry, b: BackupEntry): number {
+  return a.version - b.version || createdTime(a) - createdTime(b) || (a.kind === b.kind ? 0 : a.kind === 'full' ? -1 : 1)
+}
+
+/**
+ * Oldest first: each store's backups in version order, the stores' sequences merged by
+ * createdAt (versions of different stores say nothing about which backup is newer).
+ */
+function byAge (entries: readonly BackupEntry[]): BackupEntry[] {
+  const stores = new Map<string | undefined, BackupEntry[]>()
+  for (const entry of entries) {
+    const list = stores.get(entry.storeId)
+    if (list === undefined) stores.set(entry.storeId, [entry])
+    else list.push(entry)
+  }
+  const heads = [...stores.values()].map((list) => ({ list: list.sort(byVersion), next: 0 }))
+  const out: BackupEntry[] = []
+  while (out.length < entries.length) {
+    let pick: { list: BackupEntry[], next: number } | undefined
+    for (const head of heads) {
+      if (head.next < head.list.length && (pick === undefined || createdTime(head.list[head.next]!) < createdTime(pick.list[pick.next]!))) pick = head
+    }
+    out.push(pick!.list[pick!.next++]!)
+  }
+  return out
 }
 
 /** The backups listed in `dir`'s manifest, oldest first ([] when there is none). */
@@ -177,12 +222,12 @@ export async function listBackups (dir: string): Promise<BackupEntry[]> {
   if (typeof manifest !== 'object' || manifest === null || manifest.format !== MANIFEST_FORMAT || !Array.isArray(manifest.backups)) {
     throw manifestError(directory, `it is not a format ${MANIFEST_FORMAT} manifest`)
   }
-  return manifest.backups.map((raw, i) => toEntry(directory, raw, i)).sort(byAge)
+  return byAge(manifest.backups.map((raw, i) => toEntry(directory, raw, i)))
 }
 
 /** Replaces the manifest atomically: a temporary file, fsynced, renamed over it. */
 async function writeManifest (directory: string, entries: readonly BackupEntry[]): Promise<void> {
-  const text = JSON.stringify({ format: MANIFEST_FORMAT, backups: [...entries].sort(byAge).map(fromEntry) }, null, 2) + '\n'
+  const text = JSON.stringify({ format: MANIFEST_FORMAT, backups: byAge(entries).map(fromEntry) }, null, 2) + '\n'
   const target = join(directory, MANIFEST_FILE)
   const temporary = `${target}.tmp-${randomBytes(6).toString('hex')}`
   try {
@@ -202,7 +247,7 @@ async function writeManifest (directory: string, entries: readonly BackupEntry[]
 async function chainOf (entries: readonly BackupEntry[], entry: BackupEntry, checkFiles: boolean): Promise<BackupEntry[] | undefined> {
   const chain = [entry]
   for (let current = entry; current.kind === 'changes';) {
-    const base = entries.find((e) => e.file === current.base && e.version === current.baseVersion)
+    const base = entries.find((e) => e.file === current.base && e.version === current.baseVersion && e.storeId === entry.storeId)
     if (base === undefined || chain.includes(base)) return undefined
     chain.unshift(base)
     current = base
@@ -219,10 +264,13 @@ async function chainOf (entries: readonly BackupEntry[], entry: BackupEntry, che
   return chain
 }
 
-/** The chain a new changed-only backup of a store at `version` can extend, if any. */
-async function usableChain (entries: readonly BackupEntry[], version: number): Promise<BackupEntry[] | undefined> {
+/**
+ * The chain a new changed-only backup of `store` can extend: the latest backup's, when it is
+ * a backup of this store (same storeId) at or before its version, and complete on disk.
+ */
+async function usableChain (entries: readonly BackupEntry[], store: { readonly storeId: string, readonly version: number }): Promise<BackupEntry[] | undefined> {
   const latest = entries[entries.length - 1]
-  if (latest === undefined || latest.version > version) return undefined
+  if (latest === undefined || latest.storeId !== store.storeId || latest.version > store.version) return undefined
   return await chainOf(entries, latest, true)
 }
 
@@ -244,19 +292,24 @@ async function freeName (directory: string, version: number, kind: string): Prom
 
 /**
  * Takes a backup of `store` into the backup directory `dir` (created if needed) and lists
- * it in the manifest: changed-only against the latest backup there, or full when asked,
- * when there is none, or when its chain is broken.
+ * it in the manifest: changed-only against the latest backup there when that is a backup of
+ * this store (same storeId) whose chain is complete; full when asked, when there is none,
+ * when it is another store's, or when its chain is broken. When the latest backup is of this
+ * store at its current version and its chain is complete (nothing changed since), no backup
+ * is written and that latest entry is returned (`full: true` still takes a full one).
  */
 export async function backupToDirectory<F extends Flow> (store: FlowStore<F>, dir: string, options: DirectoryBackupOptions = {}): Promise<BackupEntry> {
   const directory = resolve(dir)
   await mkdir(directory, { recursive: true, mode: 0o700 })
   const entries = await listBackups(directory)
-  const chain = options.full === true ? undefined : await usableChain(entries, store.version)
+  const chain = options.full === true ? undefined : await usableChain(entries, store)
   const base = chain?.[chain.length - 1]
+  if (base !== undefined && base.version === store.version) return base
   const kind = base === undefined ? 'full' : 'changes'
   let file = await freeName(directory, store.version, kind)
   const info = await store.backup(file, {
-    since: base?.version,
+    // The entry itself, not its version: the backup then checks its storeId in the snapshot.
+    since: base,
     compressionLevel: options.compressionLevel,
     onProgress: options.onProgress
   })
@@ -321,17 +374,24 @@ function chainLinks (entries: readonly BackupEntry[], entry: BackupEntry): Backu
 }
 
 /**
- * Restores the newest backup in `dir` (or the newest at or before `options.version`) with
- * the chain it needs, into a new store at `location` (see restoreBackup()).
+ * Restores the newest backup in `dir` with the chain it needs, into a new store at
+ * `location` (see restoreBackup()). When the directory holds the backups of several stores,
+ * only the backups of one are considered: the store of the newest backup, or
+ * `options.storeId`. `options.version` picks that store's newest backup at or before it.
  */
 export async function restoreFromDirectory (dir: string, location: string, options: RestoreFromDirectoryOptions = {}): Promise<RestoreInfo> {
   const directory = resolve(dir)
   const entries = await listBackups(directory)
-  const { version, ...restoreOptions } = options
-  const candidates = version === undefined ? entries : entries.filter((entry) => entry.version <= version)
+  const { version, storeId, ...restoreOptions } = options
+  const store = storeId ?? entries[entries.length - 1]?.storeId
+  const candidates = entries.filter((entry) => entry.storeId === store && (version === undefined || entry.version <= version))
   const latest = candidates[candidates.length - 1]
   if (latest === undefined) {
-    throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `There is no backup${version === undefined ? '' : ` at or before version ${version}`} to restore in ${directory}`)
+    const which = storeId === undefined ? '' : ` of store ${storeId}`
+    const others = storeId === undefined && entries.some((entry) => entry.storeId !== store)
+      ? ` of store ${store ?? '(unidentified)'}, the store of the newest backup (the directory holds other stores' backups too: pass storeId to restore one of those)`
+      : ''
+    throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `There is no backup${which}${version === undefined ? '' : ` at or before version ${version}`}${others} to restore in ${directory}`)
   }
   const chain = await chainOf(entries, latest, true)
   if (chain === undefined) {
@@ -374,7 +434,7 @@ export function startBackups<F extends Flow> (store: FlowStore<F>, dir: string, 
       return
     }
     const entries = await listBackups(directory)
-    const chain = await usableChain(entries, store.version)
+    const chain = await usableChain(entries, store)
     if (chain !== undefined && chain[chain.length - 1]!.version === store.version) return
     const entry = await backupToDirectory(store, directory, { full: chain === undefined || chain.length >= fullEvery, compressionLevel: options.compressionLevel })
     if (keepLast > 0 || keepDaily > 0) await pruneBackups(directory, { keepLast, keepDaily })

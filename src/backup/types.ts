@@ -22,6 +22,12 @@ export interface BackupInfo {
   readonly createdAt: string
   /** How long taking it took, in milliseconds. */
   readonly durationMs: number
+  /**
+   * The identity of the store backed up (`store.storeId`). Undefined only for a backup file
+   * written before backups recorded it. A changed-only backup applies only on a backup with
+   * the same storeId.
+   */
+  readonly storeId?: string | undefined
 }
 
 /** Progress of long work (backup, restore, verify, import, export). */
@@ -37,7 +43,8 @@ export interface Progress {
 export interface BackupOptions {
   /**
    * Take a changed-only backup: only what changed after this version, or after an earlier
-   * backup (its file path or its BackupInfo).
+   * backup (its file path or its BackupInfo). An earlier backup must be one of this store
+   * (the same storeId), else FLOWSTORE_BACKUP_CHAIN; a version is taken on trust.
    * @default undefined (a full backup)
    */
   since?: number | string | BackupInfo
@@ -82,5 +89,7 @@ export interface BackupReport {
   readonly flows: number
   readonly deletions: number
   readonly checksum: string | undefined
+  /** The identity of the store backed up, from the header (undefined if unreadable or not recorded). */
+  readonly storeId?: string | undefined
   readonly problems: readonly string[]
 }

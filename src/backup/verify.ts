@@ -41,6 +41,7 @@ function report (file: string, header: BackupHeader | undefined, flows: number, 
     flows,
     deletions,
     checksum,
+    storeId: header?.storeId,
     problems
   }
 }
