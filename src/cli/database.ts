@@ -8,12 +8,17 @@ import { FlowStore, FlowStoreError } from '../index.ts'
 
 /** Opens the store at `location`, which must already exist. */
 export async function openExisting (location: string): Promise<FlowStore> {
+  return await FlowStore.open(await existingDatabase(location))
+}
+
+/** The absolute path of the database at `location`; FLOWSTORE_OPEN_FAILED when there is none. */
+export async function existingDatabase (location: string): Promise<string> {
   const directory = resolve(location)
   if (!await isFile(join(directory, 'CURRENT'))) {
     const what = await exists(directory) ? 'is not a flowstore database (no LevelDB files in it)' : 'does not exist'
     throw new FlowStoreError('FLOWSTORE_OPEN_FAILED', `Database ${directory} ${what}`)
   }
-  return await FlowStore.open(directory)
+  return directory
 }
 
 /** Opens the store at `location`, creating it if needed. */

@@ -9,7 +9,6 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { Packr } from 'msgpackr'
 import { pathSegment } from '../domain.ts'
 import { FlowStoreError } from '../errors.ts'
-import type { FlowStore } from '../store.ts'
 import type { FlowShape, LazyFlow } from '../types.ts'
 
 export interface ExportOptions {
@@ -44,6 +43,16 @@ export interface ExportReport {
   readonly durationMs: number
 }
 
+/**
+ * What exportJson() reads: a FlowStore, or anything with the same read surface (a
+ * FlowService, over a store this process opened or one another process owns).
+ */
+export interface ExportSource<F extends FlowShape> {
+  readonly flows: ReadonlyMap<string, unknown>
+  lazy (id: string): LazyFlow<F> | undefined
+  readonly version: number
+}
+
 const WRITE_CHUNK = 64 * 1024
 
 /**
@@ -54,7 +63,7 @@ const WRITE_CHUNK = 64 * 1024
  * ±Infinity) is refused with FLOWSTORE_INVALID_FLOW naming the flow and the path to the
  * value; nothing is written under `file` then.
  */
-export async function exportJson<F extends FlowShape> (store: FlowStore<F>, file: string, options: ExportOptions = {}): Promise<ExportReport> {
+export async function exportJson<F extends FlowShape> (store: ExportSource<F>, file: string, options: ExportOptions = {}): Promise<ExportReport> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`exportJson() options must be an object, got ${String(options)}`)
   const pretty = options.pretty ?? false
   if (typeof pretty !== 'boolean') throw new TypeError(`Option pretty must be a boolean, got ${String(pretty)}`)

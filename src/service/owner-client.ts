@@ -3,12 +3,15 @@
 // connect. FlowService uses the same requests over its own connection.
 
 import { resolve } from 'node:path'
+import type { BackupEntry, DirectoryBackupOptions } from '../backup/retention.ts'
 import type { BackupInfo, BackupOptions } from '../backup/types.ts'
 import { type Counters, OwnerConnection } from './connection.ts'
 import { isPlainObject, type OwnerStats, parseOwnerStats, ProtocolViolation } from './protocol.ts'
 
 /** Backup options that travel to an owner (progress stays in the owner's process). */
 export type RemoteBackupOptions = Pick<BackupOptions, 'since' | 'compressionLevel'>
+/** Options of a backup into a backup directory that travel to an owner. */
+export type RemoteDirectoryBackupOptions = Pick<DirectoryBackupOptions, 'full' | 'compressionLevel'>
 
 export class OwnerClient {
   readonly #connection: OwnerConnection
@@ -45,6 +48,18 @@ export class OwnerClient {
     return await this.#connection.request('backup', backupParams(file, options), parseBackupInfo)
   }
 
+  /**
+   * The owner takes a backup into the backup directory `dir` (see backupToDirectory():
+   * changed-only against the latest backup of its store there, listed in the manifest).
+   */
+  async backupToDirectory (dir: string, options: RemoteDirectoryBackupOptions = {}): Promise<BackupEntry> {
+    if (typeof dir !== 'string' || dir.length === 0) throw new TypeError(`backupToDirectory() needs a directory path, got ${String(dir)}`)
+    const params: Record<string, unknown> = { dir: resolve(dir) }
+    if (options.full !== undefined) params.full = options.full
+    if (options.compressionLevel !== undefined) params.compressionLevel = options.compressionLevel
+    return await this.#connection.request('backup-to-directory', params, parseBackupEntry)
+  }
+
   async close (): Promise<void> {
     await this.#connection.close()
   }
@@ -61,6 +76,9 @@ export function backupParams (file: string, options: RemoteBackupOptions): Recor
   const params: Record<string, unknown> = { file: resolve(file) }
   if (typeof since === 'number') params.since = since
   else if (typeof since === 'string') params.since = resolve(since)
+  // A BackupInfo goes as its file, so the owner checks the store identity; its version only
+  // when it has no file.
+  else if (isPlainObject(since) && typeof since.file === 'string') params.since = resolve(since.file)
   else if (isPlainObject(since) && typeof since.version === 'number') params.since = since.version
   else if (since !== undefined) throw new TypeError(`since must be a version, a backup file or a BackupInfo, got ${typeof since}`)
   if (options.compressionLevel !== undefined) params.compressionLevel = options.compressionLevel
@@ -72,4 +90,12 @@ export function parseBackupInfo (result: unknown): BackupInfo {
     throw new ProtocolViolation('backup: the answer is not a BackupInfo')
   }
   return Object.freeze({ ...result }) as unknown as BackupInfo
+}
+
+export function parseBackupEntry (result: unknown): BackupEntry {
+  const info = parseBackupInfo(result) as BackupInfo & { base?: unknown }
+  if (info.base !== null && info.base !== undefined && typeof info.base !== 'string') {
+    throw new ProtocolViolation('backup-to-directory: the answer is not a backup entry')
+  }
+  return Object.freeze({ ...info, base: info.base ?? undefined }) as BackupEntry
 }

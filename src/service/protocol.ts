@@ -36,6 +36,7 @@ export type Request =
   | { readonly id: number, readonly op: 'stats' }
   | { readonly id: number, readonly op: 'watch' }
   | { readonly id: number, readonly op: 'backup', readonly file: string, readonly since: number | string | undefined, readonly compressionLevel: number | undefined }
+  | { readonly id: number, readonly op: 'backup-to-directory', readonly dir: string, readonly full: boolean | undefined, readonly compressionLevel: number | undefined }
 
 export type Op = Request['op']
 
@@ -91,7 +92,7 @@ export interface OwnerStats {
 /** A protocol violation; the connection that made it is closed. */
 export class ProtocolViolation extends Error {}
 
-const OPS = new Set<string>(['hello', 'version', 'changes-since', 'load-all', 'save', 'save-many', 'delete', 'stats', 'watch', 'backup'])
+const OPS = new Set<string>(['hello', 'version', 'changes-since', 'load-all', 'save', 'save-many', 'delete', 'stats', 'watch', 'backup', 'backup-to-directory'])
 const CODE = /^FLOWSTORE_[A-Z_]{1,40}$/
 /** Bounds on fields a peer controls, so that a message cannot smuggle huge strings past. */
 const MAX_PATH_CHARS = 4096
@@ -172,6 +173,14 @@ export function parseRequest (message: unknown): Request {
       if (since !== undefined && !isVersion(since) && !(typeof since === 'string' && since.length > 0 && since.length <= MAX_PATH_CHARS)) fail('backup: since must be a version or a file path')
       if (compressionLevel !== undefined && !isVersion(compressionLevel)) fail('backup: compressionLevel must be an integer')
       return { id, op, file, since, compressionLevel }
+    }
+    case 'backup-to-directory': {
+      checkKeys(message, ['id', 'op', 'dir', 'full', 'compressionLevel'])
+      const { dir, full, compressionLevel } = message
+      if (typeof dir !== 'string' || dir.length === 0 || dir.length > MAX_PATH_CHARS) fail('backup-to-directory needs a directory path')
+      if (full !== undefined && typeof full !== 'boolean') fail('backup-to-directory: full must be a boolean')
+      if (compressionLevel !== undefined && !isVersion(compressionLevel)) fail('backup-to-directory: compressionLevel must be an integer')
+      return { id, op, dir, full, compressionLevel }
     }
   }
   return fail('unreachable')

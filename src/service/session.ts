@@ -5,6 +5,7 @@
 // out of here into the owner.
 
 import type { Socket } from 'node:net'
+import { backupToDirectory } from '../backup/retention.ts'
 import { CachedFlow } from '../cached-flow.ts'
 import type { CodecLimits, FlowCodec } from '../codec.ts'
 import { FlowStoreError } from '../errors.ts'
@@ -174,6 +175,12 @@ export class Session {
       case 'backup': {
         const info = await store.backup(request.file, { since: request.since, compressionLevel: request.compressionLevel })
         return { ...info }
+      }
+      case 'backup-to-directory': {
+        // backupToDirectory()'s own semantics (manifest, changed-only against the latest
+        // backup of this store), run here: the owner is the one process writing the backup.
+        const entry = await backupToDirectory(store, request.dir, { full: request.full, compressionLevel: request.compressionLevel })
+        return { ...entry, base: entry.base ?? null }
       }
     }
   }

@@ -1,11 +1,15 @@
 // flowstore backup <db> <file|dir>: a consistent backup of a store, taken through one
-// LevelDB snapshot; into a directory, changed-only against the last backup there.
+// LevelDB snapshot; into a directory, changed-only against the last backup there. On a store
+// another process owns and serves (store.serve()), that owner writes the backup while it
+// keeps running.
 
-import { sep } from 'node:path'
+import { resolve, sep } from 'node:path'
 import { backupToDirectory, type BackupInfo } from '../../index.ts'
+import { OwnerClient } from '../../service/owner-client.ts'
 import { type Command, expectPositionals, stringOption } from '../command.ts'
-import { isDirectory, openExisting } from '../database.ts'
+import { isDirectory } from '../database.ts'
 import { UsageError } from '../errors.ts'
+import { openOrReachOwner, ownerNote } from '../live-owner.ts'
 import { formatBytes, formatCount, formatDuration } from '../output.ts'
 
 export const backupCommand: Command = {
@@ -14,7 +18,7 @@ export const backupCommand: Command = {
   synopsis: '<db> <file|dir> [options]',
   description: [
     'Writes a backup of the store at <db>: exactly one store version, gzip-compressed, with a',
-    'checksum. <db> must exist and must not be open in another process.',
+    'checksum. <db> must exist.',
     '',
     'Into a directory (one that exists, or a path ending in "/"): the backup is changed-only',
     'against the newest backup listed there, or full when there is none (or with --full), and',
@@ -22,8 +26,10 @@ export const backupCommand: Command = {
     'Into a file: a full backup, or with --since a changed-only one holding what changed after',
     'that version or that earlier backup file.',
     '',
-    'If the store is locked by the application that owns it, stop the application or take the',
-    'backup from inside it (store.backup(), or its scheduled backups).'
+    'A live store works too: when the application that owns <db> serves it (store.serve()),',
+    'the backup is taken through it (it writes the file) while it keeps running: no downtime.',
+    'If the store is locked by a process that does not serve it, stop that process, or take',
+    'the backup from inside it (store.backup(), or its scheduled backups).'
   ],
   options: {
     since: { type: 'string', value: '<backup|version>', help: 'file target only: changed-only since this backup file or store version' },
@@ -37,32 +43,49 @@ export const backupCommand: Command = {
   ],
   async run (args, { progress }) {
     const [db, target] = expectPositionals(this, args, 2, 2, '<db> <file|dir>')
-    const since = stringOption(args, 'since')
+    const sinceText = stringOption(args, 'since')
     const full = args.values.full === true
     const toDirectory = target!.endsWith(sep) || target!.endsWith('/') || await isDirectory(target!)
-    if (toDirectory && since !== undefined) {
+    if (toDirectory && sinceText !== undefined) {
       throw new UsageError('backup: --since is for a file target; a backup directory picks the base itself (use --full for a full backup)', this.name)
     }
-    if (since !== undefined && full) throw new UsageError('backup: --since and --full cannot be used together', this.name)
-    const store = await openExisting(db!)
-    const line = progress('backup')
-    try {
-      const onProgress = (p: { records: number, total: number | undefined, bytes: number }): void => { line.update(p) }
-      const info: BackupInfo & { base?: string | undefined } = toDirectory
-        ? await backupToDirectory(store, target!, { full, onProgress })
-        : await store.backup(target!, { since: since === undefined ? undefined : /^\d+$/.test(since) ? Number(since) : since, onProgress })
-      line.done()
-      const kind = info.kind === 'full' ? 'full' : `changed-only since version ${info.baseVersion}`
-      return {
-        json: { ok: true, ...info, db: store.directory },
-        text: [
-          `backup ${info.file}`,
-          `  ${kind}, store version ${info.version}, ${formatCount(info.flows)} flow(s), ${formatCount(info.deletions)} deletion(s), ${formatBytes(info.bytes)}, ${formatDuration(info.durationMs)}`
-        ]
+    if (sinceText !== undefined && full) throw new UsageError('backup: --since and --full cannot be used together', this.name)
+    // Paths are made absolute here: through an owner, another process (with its own working
+    // directory) writes and reads them.
+    const since = sinceText === undefined ? undefined : /^\d+$/.test(sinceText) ? Number(sinceText) : resolve(sinceText)
+    const destination = resolve(target!)
+    const reached = await openOrReachOwner(db!, { connect: async (dir) => await OwnerClient.connect(dir), stats: async (client) => await client.stats() })
+    let info: BackupInfo & { base?: string | undefined }
+    let note: string[] = []
+    if (reached.via === 'owner') {
+      const client = reached.owner
+      try {
+        info = toDirectory ? await client.backupToDirectory(destination, { full }) : await client.backup(destination, { since })
+      } finally {
+        await client.close()
       }
-    } finally {
-      line.done()
-      await store.close()
+      note = [`  taken ${ownerNote(reached.stats)}`]
+    } else {
+      const store = reached.store
+      const line = progress('backup')
+      try {
+        const onProgress = (p: { records: number, total: number | undefined, bytes: number }): void => { line.update(p) }
+        info = toDirectory
+          ? await backupToDirectory(store, destination, { full, onProgress })
+          : await store.backup(destination, { since, onProgress })
+      } finally {
+        line.done()
+        await store.close()
+      }
+    }
+    const kind = info.kind === 'full' ? 'full' : `changed-only since version ${info.baseVersion}`
+    return {
+      json: { ok: true, ...info, db: reached.via === 'direct' ? reached.store.directory : reached.directory, via: reached.via },
+      text: [
+        `backup ${info.file}`,
+        `  ${kind}, store version ${info.version}, ${formatCount(info.flows)} flow(s), ${formatCount(info.deletions)} deletion(s), ${formatBytes(info.bytes)}, ${formatDuration(info.durationMs)}`,
+        ...note
+      ]
     }
   }
 }

@@ -1,8 +1,10 @@
-// flowstore export <db> <flows.json>: writes a store back out in the legacy JSON layout.
+// flowstore export <db> <flows.json>: writes a store back out in the legacy JSON layout. On a
+// store another process owns and serves (store.serve()), the flows are read through that
+// owner, which keeps running.
 
-import { exportJson } from '../../index.ts'
+import { exportJson, type Flow, FlowService } from '../../index.ts'
 import { type Command, expectPositionals } from '../command.ts'
-import { openExisting } from '../database.ts'
+import { openOrReachOwner } from '../live-owner.ts'
 import { formatBytes, formatCount, formatDuration } from '../output.ts'
 
 export const exportCommand: Command = {
@@ -14,7 +16,10 @@ export const exportCommand: Command = {
     'legacy repository read. The file is written under a temporary name and renamed when',
     'complete (owner-only, 0600); an existing file is replaced. A flow holding a value JSON',
     'cannot carry exactly (a Date, binary data, undefined, NaN) stops the export, naming the',
-    'flow; nothing is written then. For a copy that keeps every value, take a backup.'
+    'flow; nothing is written then. For a copy that keeps every value, take a backup.',
+    '',
+    'A live store works too: when the application that owns <db> serves it (store.serve()),',
+    'the flows are read through it while it keeps running.'
   ],
   options: {
     pretty: { type: 'boolean', help: 'indent the JSON (two spaces), as the legacy repository did' }
@@ -25,21 +30,28 @@ export const exportCommand: Command = {
   ],
   async run (args, { progress }) {
     const [db, file] = expectPositionals(this, args, 2, 2, '<db> <flows.json>')
-    const store = await openExisting(db!)
+    const reached = await openOrReachOwner(db!, {
+      // One load of every flow, then nothing: no version checks, no reconnecting.
+      connect: async (dir) => await FlowService.connect<Flow>(dir, { ttlMs: Infinity, reconnect: false }),
+      stats: async (service) => await service.ownerStats()
+    })
+    const source = reached.via === 'owner' ? reached.owner : reached.store
+    const directory = reached.via === 'owner' ? reached.directory : reached.store.directory!
     const line = progress('export')
     try {
-      const report = await exportJson(store, file!, {
+      const report = await exportJson(source, file!, {
         pretty: args.values.pretty === true,
         onProgress: (p) => { line.update(p) }
       })
       line.done()
+      const through = reached.via === 'owner' ? ` through the live owner (pid ${reached.stats.pid})` : ''
       return {
-        json: { ok: true, ...report, db: store.directory },
-        text: [`exported ${formatCount(report.flows)} flow(s) from ${store.directory} to ${report.file} (${formatBytes(report.bytes)}, version ${report.version}, ${formatDuration(report.durationMs)})`]
+        json: { ok: true, ...report, db: directory, via: reached.via },
+        text: [`exported ${formatCount(report.flows)} flow(s) from ${directory}${through} to ${report.file} (${formatBytes(report.bytes)}, version ${report.version}, ${formatDuration(report.durationMs)})`]
       }
     } finally {
       line.done()
-      await store.close()
+      await (reached.via === 'owner' ? reached.owner.close() : reached.store.close())
     }
   }
 }

@@ -1,11 +1,13 @@
 // flowstore stats <db>: what a store holds: flows, bytes, version, deletions kept, and with
-// --backups <dir> the last backup taken into that directory.
+// --backups <dir> the last backup taken into that directory. On a store another process owns
+// and serves (store.serve()), the figures come from that owner, which keeps running.
 
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { listBackups } from '../../index.ts'
+import { OwnerClient } from '../../service/owner-client.ts'
 import { type Command, expectPositionals, stringOption } from '../command.ts'
-import { openExisting } from '../database.ts'
+import { openOrReachOwner } from '../live-owner.ts'
 import { formatBytes, formatCount } from '../output.ts'
 
 export const statsCommand: Command = {
@@ -13,10 +15,13 @@ export const statsCommand: Command = {
   summary: 'show what a store holds: flows, bytes, version, deletions, last backup',
   synopsis: '<db> [options]',
   description: [
-    'Opens the store at <db> (it must exist and not be open in another process) and reports',
-    'the number of flows, their encoded size, the size of the database on disk, the store',
-    'version, the deletions it remembers (tombstones, for changed-only backups) and, with',
-    '--backups <dir>, the newest backup in that directory.'
+    'Reports for the store at <db> (it must exist) the number of flows, their encoded size, the',
+    'size of the database on disk, the store version, the deletions it remembers (tombstones,',
+    'for changed-only backups) and, with --backups <dir>, the newest backup in that directory.',
+    '',
+    'A live store works too: when the application that owns <db> serves it (store.serve()),',
+    'the figures come from it while it keeps running (the encoded size and the tombstones are',
+    'not counted then: null in --json).'
   ],
   options: {
     backups: { type: 'string', value: '<dir>', help: 'a backup directory: report its newest backup' }
@@ -28,45 +33,69 @@ export const statsCommand: Command = {
   async run (args) {
     const [db] = expectPositionals(this, args, 1, 1, '<db>')
     const backups = stringOption(args, 'backups')
-    const store = await openExisting(db!)
-    let stats
-    try {
-      let bytes = 0
-      for (const id of store.flows.keys()) bytes += store.lazy(id)!.bytes.length
-      const { changes } = await store.changesSince(0)
+    const reached = await openOrReachOwner(db!, { connect: async (dir) => await OwnerClient.connect(dir), stats: async (client) => await client.stats() })
+    let stats: { db: string, flows: number, bytes: number | null, diskBytes: number, version: number, tombstones: number | null }
+    const text: string[] = []
+    if (reached.via === 'owner') {
+      await reached.owner.close()
+      const owner = reached.stats
       stats = {
-        db: store.directory!,
-        flows: store.size,
-        bytes,
-        diskBytes: await directorySize(store.directory!),
-        version: store.version,
-        tombstones: changes.filter((change) => change.deleted).length
+        db: reached.directory,
+        flows: owner.size,
+        bytes: null,
+        diskBytes: await directorySize(reached.directory),
+        version: owner.version,
+        tombstones: null
       }
-    } finally {
-      await store.close()
+      text.push(
+        `${stats.db} (live: from its owner, pid ${owner.pid})`,
+        `  flows       ${formatCount(stats.flows)}${owner.pending > 0 ? ` (${formatCount(owner.pending)} change(s) not committed yet)` : ''}`,
+        `  bytes       ${formatBytes(stats.diskBytes)} on disk (encoded size not counted on a live store)`,
+        `  version     ${stats.version}`,
+        '  tombstones  not counted on a live store'
+      )
+    } else {
+      const store = reached.store
+      try {
+        let bytes = 0
+        for (const id of store.flows.keys()) bytes += store.lazy(id)!.bytes.length
+        const { changes } = await store.changesSince(0)
+        stats = {
+          db: store.directory!,
+          flows: store.size,
+          bytes,
+          diskBytes: await directorySize(store.directory!),
+          version: store.version,
+          tombstones: changes.filter((change) => change.deleted).length
+        }
+      } finally {
+        await store.close()
+      }
+      text.push(
+        `${stats.db}`,
+        `  flows       ${formatCount(stats.flows)}`,
+        `  bytes       ${formatBytes(stats.bytes!)} encoded, ${formatBytes(stats.diskBytes)} on disk`,
+        `  version     ${stats.version}`,
+        `  tombstones  ${formatCount(stats.tombstones!)}`
+      )
     }
     const last = backups === undefined ? undefined : (await listBackups(backups)).at(-1)
     const lastBackup = last === undefined ? null : last
-    const text = [
-      `${stats.db}`,
-      `  flows       ${formatCount(stats.flows)}`,
-      `  bytes       ${formatBytes(stats.bytes)} encoded, ${formatBytes(stats.diskBytes)} on disk`,
-      `  version     ${stats.version}`,
-      `  tombstones  ${formatCount(stats.tombstones)}`
-    ]
     if (backups !== undefined) {
       text.push(last === undefined
         ? `  last backup none in ${backups}`
         : `  last backup ${last.file} (${last.kind}, version ${last.version}, ${last.createdAt})`)
     }
-    return { json: { ok: true, ...stats, ...(backups === undefined ? {} : { lastBackup }) }, text }
+    return { json: { ok: true, ...stats, ...(backups === undefined ? {} : { lastBackup }), via: reached.via }, text }
   }
 }
 
 async function directorySize (directory: string): Promise<number> {
   let total = 0
   for (const entry of await readdir(directory, { withFileTypes: true })) {
-    if (entry.isFile()) total += (await stat(join(directory, entry.name))).size
+    if (!entry.isFile()) continue
+    // A live owner may remove a file (a compacted table, a log) between the two calls.
+    total += await stat(join(directory, entry.name)).then((info) => info.size, () => 0)
   }
   return total
 }
