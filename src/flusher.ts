@@ -50,6 +50,8 @@ export interface FlusherOptions {
   readonly version: number
   readonly tombstones: Map<string, number>
   readonly onCommit?: (batch: CommittedBatch) => void
+  /** Called before the next batch after a batch failed with an I/O error. */
+  readonly recover?: () => Promise<void>
 }
 
 export class Flusher<F extends FlowShape> {
@@ -57,6 +59,8 @@ export class Flusher<F extends FlowShape> {
   readonly #sync: boolean
   readonly #tombstones: Map<string, number>
   readonly #onCommit: ((batch: CommittedBatch) => void) | undefined
+  readonly #recover: (() => Promise<void>) | undefined
+  #needsRecovery = false
   #version: number
   #dirty = new Map<string, Pending<F>>()
   #inflight: Map<string, Pending<F>> | undefined
@@ -72,6 +76,7 @@ export class Flusher<F extends FlowShape> {
     this.#version = options.version
     this.#tombstones = options.tombstones
     this.#onCommit = options.onCommit
+    this.#recover = options.recover
   }
 
   /** The last committed store version. */
@@ -156,11 +161,20 @@ export class Flusher<F extends FlowShape> {
     this.#inflight = batch
     this.#inflightVersion = version
     try {
+      // LevelDB 1.20 keeps appending to its log after a failed append (a full disk, say),
+      // behind a torn record that recovery would stop at, dropping later acknowledged batches.
+      // Reopening first replays the log up to the torn (never acknowledged) record, writes
+      // it out and starts a fresh log.
+      if (this.#needsRecovery && this.#recover !== undefined) {
+        await this.#recover()
+        this.#needsRecovery = false
+      }
       const operations = this.#operations(batch, version) as never
       await (this.#sync ? this.#db.batch(operations, SYNC) : this.#db.batch(operations))
     } catch (cause) {
       this.#inflight = undefined
       this.#restore(batch)
+      if (hasCode(cause, 'LEVEL_IO_ERROR')) this.#needsRecovery = true
       const err = new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Writing ${batch.size} changed flow(s) to LevelDB failed; they stay dirty and the next flush retries them`, { cause })
       this.#lastError = err
       waiters?.reject(err)
@@ -219,4 +233,11 @@ export class Flusher<F extends FlowShape> {
       }
     }
   }
+}
+
+function hasCode (err: unknown, code: string): boolean {
+  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e != null && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.code === code) return true
+  }
+  return false
 }

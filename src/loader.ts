@@ -10,6 +10,7 @@ import {
   keyString, STORE_ID_KEY, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
 } from './layout.ts'
 import type { Database } from './location.ts'
+import { isLevelCorruption, levelCorruptionError } from './maintenance/corruption.ts'
 import type { FlowShape } from './types.ts'
 
 export interface LoadedState<F extends FlowShape> {
@@ -51,6 +52,8 @@ export async function loadState<F extends FlowShape> (db: Database, codec: FlowC
     return { flows, tombstones, version, storeId }
   } catch (err) {
     if (err instanceof FlowStoreError) throw err
+    // A damaged table block (LevelDB checks what it can while reading).
+    if (isLevelCorruption(err)) throw levelCorruptionError((db as { location?: string }).location, err)
     throw new FlowStoreError('FLOWSTORE_OPEN_FAILED', 'Reading the store at open failed', { cause: err })
   }
 }

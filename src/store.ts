@@ -77,7 +77,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
       sync: options.sync,
       version,
       tombstones,
-      onCommit: (batch) => { this.#notify(batch) }
+      onCommit: (batch) => { this.#notify(batch) },
+      recover: async () => { await location.reopen() }
     })
     this.#view = new FlowsView<F>(flows, () => { this.#assertOpen() })
     this.#startInterval()

@@ -23,6 +23,7 @@ import {
 import { type OpenedLocation, openLocation } from '../location.ts'
 import { type BackupHeader, type BackupRecord, corrupt, readBackup, readBackupHeader, syncDirectory } from './format.ts'
 import type { RestoreInfo, RestoreOptions } from './types.ts'
+import { verifyBackup } from './verify.ts'
 
 /** Records per LevelDB batch, and a cap on a batch's bytes. */
 const BATCH_RECORDS = 1000
@@ -56,7 +57,17 @@ export async function restoreBackup (files: string | readonly string[], location
 
   const headers: BackupHeader[] = []
   for (const file of list) headers.push(await readBackupHeader(file))
-  checkChain(headers)
+  try {
+    checkChain(headers)
+  } catch (err) {
+    // Headers are read before the files are verified: damage to a header can look like a
+    // broken chain. Say that a file is damaged, when one is, rather than blame the chain.
+    for (const file of list) {
+      const report = await verifyBackup(file)
+      if (!report.ok) throw new FlowStoreError('FLOWSTORE_BACKUP_CORRUPT', `Backup ${file} is damaged: ${report.problems.join('; ')}`, { cause: err })
+    }
+    throw err
+  }
   await checkTarget(target, overwrite)
 
   const parent = dirname(target)

@@ -5,10 +5,12 @@
 import { readFileSync } from 'node:fs'
 import { type Command, commandHelp, EXIT_CODES_HELP, parseCommand, progressFor } from './command.ts'
 import { backupCommand } from './commands/backup.ts'
+import { checkCommand } from './commands/check.ts'
 import { exportCommand } from './commands/export.ts'
 import { importCommand } from './commands/import.ts'
 import { listCommand } from './commands/list.ts'
 import { pruneCommand } from './commands/prune.ts'
+import { repairCommand } from './commands/repair.ts'
 import { restoreCommand } from './commands/restore.ts'
 import { statsCommand } from './commands/stats.ts'
 import { verifyCommand } from './commands/verify.ts'
@@ -17,7 +19,7 @@ import { type Io, Output } from './output.ts'
 
 export const COMMANDS: readonly Command[] = [
   backupCommand, restoreCommand, verifyCommand, listCommand, pruneCommand,
-  importCommand, exportCommand, statsCommand
+  importCommand, exportCommand, statsCommand, checkCommand, repairCommand
 ]
 
 /** Runs one command line (without the `node flowstore` part); resolves with the exit code. */
@@ -71,7 +73,7 @@ export function globalHelp (): string {
   return [
     'Usage: flowstore <command> [arguments] [options]',
     '',
-    'Backs up, restores, verifies and migrates flowstore databases (LevelDB directories).',
+    'Backs up, restores, verifies, checks, repairs and migrates flowstore databases (LevelDB directories).',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -87,6 +89,8 @@ export function globalHelp (): string {
     '  flowstore restore ./backups --to ./restored-db',
     '  flowstore import ./flows.json --to ./data/flows-db',
     '  flowstore stats ./data/flows-db --json',
+    '  flowstore check ./data/flows-db                    # exit 1 when damaged; then:',
+    '  flowstore repair ./data/flows-db                   # keeps the original aside',
     '',
     'A progress line is drawn on stderr for long work when stderr is a terminal.',
     'Set FLOWSTORE_DEBUG=1 to print stack traces on errors.',

@@ -2,7 +2,7 @@
 // is right for `import --to` but wrong for commands that read one: a typo in a path must not
 // quietly back up (or report on) a new empty store.
 
-import { stat } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { FlowStore, FlowStoreError } from '../index.ts'
 
@@ -15,6 +15,9 @@ export async function openExisting (location: string): Promise<FlowStore> {
 export async function existingDatabase (location: string): Promise<string> {
   const directory = resolve(location)
   if (!await isFile(join(directory, 'CURRENT'))) {
+    // LevelDB files without CURRENT: a damaged database, which FlowStore.open reports as
+    // FLOWSTORE_CORRUPT (with the way to repair it), not a missing one.
+    if (await hasLevelDbFiles(directory)) return directory
     const what = await exists(directory) ? 'is not a flowstore database (no LevelDB files in it)' : 'does not exist'
     throw new FlowStoreError('FLOWSTORE_OPEN_FAILED', `Database ${directory} ${what}`)
   }
@@ -46,6 +49,14 @@ async function exists (path: string): Promise<boolean> {
   try {
     await stat(path)
     return true
+  } catch {
+    return false
+  }
+}
+
+async function hasLevelDbFiles (directory: string): Promise<boolean> {
+  try {
+    return (await readdir(directory)).some((name) => /^MANIFEST-\d+$|\.(ldb|log|sst)$/.test(name))
   } catch {
     return false
   }

@@ -1,0 +1,69 @@
+// One ordered pass over every key of a store's database, sorted into the layout's parts
+// (layout.ts): change-record entries, flow records, tombstones, metadata, and anything else.
+// Used by check and repair, which must see what is really there, not what the store assumes.
+
+import { CHANGE_PREFIX, FLOW_PREFIX, keyString, TOMBSTONE_PREFIX } from '../layout.ts'
+import type { Database } from '../location.ts'
+
+export interface ScanHandler {
+  /** A well-formed change-record key; `value` should be [0] (saved) or [1] (deleted). */
+  change (id: string, version: number, value: Uint8Array): void
+  flow (id: string, record: Uint8Array): void
+  tombstone (id: string, value: Uint8Array): void
+  meta (key: string, value: Uint8Array): void
+  /** A key outside the layout (or a malformed change key). */
+  other (key: string, value: Uint8Array): void
+}
+
+const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
+const SCAN_BATCH = 1000
+const CHANGE_KEY = /^c!([0-9a-f]{12})!(.+)$/s
+
+interface NextvIterator {
+  nextv (size: number): Promise<Array<[Uint8Array, Uint8Array]>>
+  close (): Promise<void>
+}
+
+export interface ScanOptions {
+  readonly gte?: string
+  readonly lt?: string
+  /** Awaited after each batch of entries was handled (to write, with backpressure). */
+  readonly afterBatch?: () => Promise<void>
+}
+
+/** Reads every entry of `db` (or those from `gte`, before `lt`) in key order. */
+export async function scanDatabase (db: Database, handler: ScanHandler, range: ScanOptions = {}): Promise<void> {
+  const iterator = db.iterator({
+    ...(range.gte === undefined ? {} : { gte: Buffer.from(range.gte) }),
+    ...(range.lt === undefined ? {} : { lt: Buffer.from(range.lt) }),
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    highWaterMarkBytes: SCAN_HIGH_WATER_MARK_BYTES
+  } as never) as unknown as NextvIterator
+  try {
+    for (;;) {
+      const entries = await iterator.nextv(SCAN_BATCH)
+      if (entries.length === 0) break
+      for (const [keyBytes, value] of entries) route(keyString(keyBytes, 0), value, handler)
+      await range.afterBatch?.()
+    }
+  } finally {
+    await iterator.close()
+  }
+}
+
+function route (key: string, value: Uint8Array, handler: ScanHandler): void {
+  if (key.startsWith(FLOW_PREFIX) && key.length > FLOW_PREFIX.length) {
+    handler.flow(key.slice(FLOW_PREFIX.length), value)
+  } else if (key.startsWith(TOMBSTONE_PREFIX) && key.length > TOMBSTONE_PREFIX.length) {
+    handler.tombstone(key.slice(TOMBSTONE_PREFIX.length), value)
+  } else if (key.startsWith(CHANGE_PREFIX)) {
+    const match = CHANGE_KEY.exec(key)
+    if (match === null) handler.other(key, value)
+    else handler.change(match[2]!, parseInt(match[1]!, 16), value)
+  } else if (key.startsWith('m!')) {
+    handler.meta(key, value)
+  } else {
+    handler.other(key, value)
+  }
+}
