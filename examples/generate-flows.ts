@@ -54,8 +54,9 @@ export interface GeneratedFlow {
 
 export const DEFAULT_SEED = 0x5eed
 
-// mulberry32: tiny, fast, good enough for test data. Not for cryptography.
-function mulberry32(seed: number): () => number {
+// mulberry32: tiny, fast, good enough for test data. Not for cryptography. Exported for the
+// tests and benchmarks that need the same seeded randomness.
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

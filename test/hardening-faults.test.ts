@@ -10,7 +10,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { generateFlow, type GeneratedFlow, mutateFlow } from '../examples/generate-flows.ts'
+import { generateFlow, type GeneratedFlow, mulberry32, mutateFlow } from '../examples/generate-flows.ts'
 import { FlowStore, FlowStoreError, isFlowStoreError } from '../src/index.ts'
 import { checkStore } from '../src/maintenance/check.ts'
 import { repairStore } from '../src/maintenance/repair.ts'
@@ -18,16 +18,7 @@ import { FaultyClassicLevel, InjectedFault } from './faulty-level.ts'
 import { tempDir } from './helpers.ts'
 
 /** A small deterministic PRNG (mulberry32): a failing seed reproduces. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
-}
+const prng = mulberry32
 
 interface Outcome {
   readonly id: string

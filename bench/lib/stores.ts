@@ -3,7 +3,7 @@
 // state (no write-ahead log to replay, no pending background compaction).
 
 import { ClassicLevel } from 'classic-level'
-import { generateFlow, type GeneratedFlow } from '../../examples/generate-flows.ts'
+import { generateFlow, type GeneratedFlow, mulberry32 } from '../../examples/generate-flows.ts'
 import { FlowStore } from '../../src/index.ts'
 import type { TempDirs } from './temp.ts'
 
@@ -70,16 +70,7 @@ export async function compact (dir: string): Promise<void> {
 }
 
 /** A deterministic PRNG (mulberry32), so every task and every run sees the same sequence. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const prng = mulberry32
 
 /** `length` ids drawn at random (seeded) from `ids`, as fresh flat strings. */
 export function randomIds (ids: readonly string[], length: number, seed = 42): string[] {
