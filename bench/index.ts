@@ -19,6 +19,7 @@ import { samplesOf, statOfValues } from './lib/stats.ts'
 import { Stores } from './lib/stores.ts'
 import { TempDirs } from './lib/temp.ts'
 import type { BenchSettings, Context, Row, Stat, Suite, TaskRecord } from './lib/types.ts'
+import { suite as backup } from './suites/backup.ts'
 import { suite as compare } from './suites/compare.ts'
 import { suite as flush } from './suites/flush.ts'
 import { suite as memory } from './suites/memory.ts'
@@ -28,7 +29,7 @@ import { suite as save } from './suites/save.ts'
 import { suite as service } from './suites/service.ts'
 
 /** Every suite, in run order. Add new suites here. */
-const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, compare]
+const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, backup, compare]
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')
