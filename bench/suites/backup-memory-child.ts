@@ -11,6 +11,7 @@
 // growth are reported too.
 
 import { FlowStore } from '../../src/index.ts'
+import { requireGc, settle } from '../lib/memory-usage.ts'
 
 export interface BackupMemoryMeasurement {
   readonly flows: number
@@ -28,22 +29,14 @@ export interface BackupMemoryMeasurement {
   readonly peakRssGrowth: number
 }
 
-const gc = (globalThis as { gc?: () => void }).gc
-if (gc === undefined) throw new Error('backup-memory-child needs node --expose-gc')
-
-async function settle (): Promise<void> {
-  for (let i = 0; i < 4; i++) {
-    gc!()
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-}
+const gc = requireGc('backup-memory-child.ts')
 
 const [dir, file] = process.argv.slice(2)
 if (dir === undefined || file === undefined) throw new Error('usage: backup-memory-child.ts <store directory> <backup file>')
 
 const store = await FlowStore.open(dir)
 try {
-  await settle()
+  await settle(gc)
   const before = process.memoryUsage()
   const base = before.heapUsed + before.external
   let peak = base
@@ -58,7 +51,7 @@ try {
     return now.heapUsed + now.external
   }
   const live = (): void => {
-    gc!()
+    gc()
     peakLive = Math.max(peakLive, sample())
   }
   const timer = setInterval(sample, 2)

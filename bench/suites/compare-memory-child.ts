@@ -6,7 +6,7 @@
 
 import { contenderByName } from '../contenders/index.ts'
 import { allIds } from '../contenders/workload.ts'
-import type { Usage } from './memory-child.ts'
+import { requireGc, settle, type Usage, usage } from '../lib/memory-usage.ts'
 
 export interface ContenderMemory {
   readonly contender: string
@@ -16,20 +16,7 @@ export interface ContenderMemory {
   readonly decoded: Usage
 }
 
-const gc = (globalThis as { gc?: () => void }).gc
-if (gc === undefined) throw new Error('compare-memory-child needs node --expose-gc')
-
-async function settle (): Promise<void> {
-  for (let i = 0; i < 4; i++) {
-    gc!()
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-}
-
-function usage (): Usage {
-  const { heapUsed, external, arrayBuffers, rss } = process.memoryUsage()
-  return { heapUsed, external, arrayBuffers, rss, total: heapUsed + external }
-}
+const gc = requireGc('compare-memory-child.ts')
 
 const [name, dir, countText] = process.argv.slice(2)
 if (name === undefined || dir === undefined || countText === undefined) throw new Error('usage: compare-memory-child.ts <contender> <directory> <flows>')
@@ -37,10 +24,10 @@ const kind = contenderByName(name)
 const count = Number(countText)
 const ids = allIds(count)
 
-await settle()
+await settle(gc)
 const before = usage()
 const contender = await kind.open(dir)
-await settle()
+await settle(gc)
 const opened = usage()
 
 // One `flows` access kept alive (the legacy repository returns a new full Map per access),
@@ -49,7 +36,7 @@ const all = contender.flows()
 let found = 0
 for (const id of ids) if (all.get(id) !== undefined) found++
 if (found !== count) throw new Error(`compare-memory-child: ${name} found ${found} of ${count} flows`)
-await settle()
+await settle(gc)
 const decoded = usage()
 if (all.size !== count) throw new Error('compare-memory-child: flows lost entries')
 await contender.close()

@@ -9,15 +9,7 @@
 // RSS, which includes them, is reported alongside for information.
 
 import { FlowStore } from '../../src/index.ts'
-
-export interface Usage {
-  readonly heapUsed: number
-  readonly external: number
-  readonly arrayBuffers: number
-  readonly rss: number
-  /** heapUsed + external: the figure the goal is about. */
-  readonly total: number
-}
+import { requireGc, settle, type Usage, usage } from '../lib/memory-usage.ts'
 
 export interface MemoryMeasurement {
   readonly flows: number
@@ -28,30 +20,15 @@ export interface MemoryMeasurement {
   readonly decoded: Usage
 }
 
-const gc = (globalThis as { gc?: () => void }).gc
-if (gc === undefined) throw new Error('memory-child needs node --expose-gc')
-
-async function settle (): Promise<void> {
-  // Several full collections, with turns of the event loop between them so that freed
-  // ArrayBuffer backing stores are released before reading the counters.
-  for (let i = 0; i < 4; i++) {
-    gc!()
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-}
-
-function usage (): Usage {
-  const { heapUsed, external, arrayBuffers, rss } = process.memoryUsage()
-  return { heapUsed, external, arrayBuffers, rss, total: heapUsed + external }
-}
+const gc = requireGc('memory-child.ts')
 
 const dir = process.argv[2]
 if (dir === undefined) throw new Error('usage: memory-child.ts <store directory>')
 
-await settle()
+await settle(gc)
 const before = usage()
 const store = await FlowStore.open(dir)
-await settle()
+await settle(gc)
 const opened = usage()
 
 const ids = [...store.flows.keys()]
@@ -63,7 +40,7 @@ for (const id of ids) {
 }
 for (const id of ids) store.get(id)
 ids.length = 0
-await settle()
+await settle(gc)
 const decoded = usage()
 const flows = store.size
 await store.close()
