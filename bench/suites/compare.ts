@@ -44,7 +44,7 @@ import type { Context, Goal, Row, Stat, Suite, TaskRecord } from '../lib/types.t
 import type { ContenderMemory } from './compare-memory-child.ts'
 
 const SIZES = [1_000, 100_000] as const
-const QUICK_SIZES = [1_000, 10_000] as const
+const QUICK_SIZES = [1_000, 5_000] as const
 const ACCESSES = 10_000
 const BATCH = 1000
 const PATTERN = 1 << 16
@@ -140,7 +140,7 @@ class Figures {
 
 export const suite: Suite = {
   name: 'compare',
-  description: 'flowstore vs the legacy JSON repository, one JSON file per flow, a JSON Lines log, better-sqlite3, lmdb-js and raw classic-level + msgpackr: same flows, same operations, 1,000 and 100,000 flows (10,000 with --quick); this suite sets its own budgets (240 ms per task in 2 interleaved rounds, 40 ms in 1 with --quick; cold and slow operations sampled with a 500 ms budget per task)',
+  description: 'flowstore vs the legacy JSON repository, one JSON file per flow, a JSON Lines log, better-sqlite3, lmdb-js and raw classic-level + msgpackr: same flows, same operations, 1,000 and 100,000 flows (5,000 with --quick); this suite sets its own budgets (240 ms per task in 2 interleaved rounds, 40 ms in 1 with --quick; cold and slow operations sampled with a 500 ms budget per task)',
   tags: ['contenders', 'sqlite', 'lmdb', 'jsonl'],
   async run (ctx: Context): Promise<Row[]> {
     const sizes = ctx.quick ? QUICK_SIZES : SIZES
