@@ -1,5 +1,5 @@
 // Figure 6 — flowstore against what users would pick instead. The same flows
-// (examples/generate-flows.ts) and the same operations, at 1,000 and 100,000 flows (10,000
+// (examples/generate-flows.ts) and the same operations, at 1,000 and 100,000 flows (5,000
 // with --quick), for every contender in bench/contenders/: the legacy whole-file repository,
 // one JSON file per flow, a JSON Lines log, better-sqlite3, lmdb-js, raw classic-level +
 // msgpackr (the floor under flowstore's overhead) and flowstore. Each contender's durability
