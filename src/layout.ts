@@ -48,11 +48,17 @@ export function changesAfter (version: number): string {
   return CHANGE_PREFIX + (version + 1).toString(16).padStart(VERSION_HEX, '0')
 }
 
-/** Parses a change key (as a string) into its version and id. */
-export function parseChangeKey (key: string): { version: number, id: string } {
-  const start = CHANGE_PREFIX.length
-  const version = parseInt(key.slice(start, start + VERSION_HEX), 16)
-  return { version, id: key.slice(start + VERSION_HEX + 1) }
+/** Iterator bounds (as bytes) of every change-record entry after `version`. */
+export function changesAfterRange (version: number): { gte: Uint8Array, lt: Uint8Array } {
+  return { gte: Buffer.from(changesAfter(version)), lt: Buffer.from(CHANGE_END) }
+}
+
+const CHANGE_ID_START = CHANGE_PREFIX.length + VERSION_HEX + 1
+
+/** Reads a change-record entry (key and value as bytes); the id is a fresh, flat string. */
+export function parseChange (key: Uint8Array, value: Uint8Array): { id: string, version: number, deleted: boolean } {
+  const hex = keyString(key, CHANGE_PREFIX.length).slice(0, VERSION_HEX)
+  return { id: keyString(key, CHANGE_ID_START), version: parseInt(hex, 16), deleted: value[0] === CHANGE_DELETED[0] }
 }
 
 export function writeVersion (target: Uint8Array, offset: number, version: number): void {

@@ -10,7 +10,7 @@ import { noop } from './deferred.ts'
 import { FlowStoreError } from './errors.ts'
 import { type CommittedBatch, Flusher } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
-import { CHANGE_END, CHANGE_PREFIX, changesAfter, decodeVersion, keyString, VERSION_KEY } from './layout.ts'
+import { changesAfterRange, decodeVersion, parseChange, VERSION_KEY } from './layout.ts'
 import { type LoadedState, loadState } from './loader.ts'
 import { type Database, type OpenedLocation, openLocation } from './location.ts'
 import { type ResolvedOptions, resolveOptions } from './options.ts'
@@ -231,17 +231,12 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
       const current = decodeVersion(await db.get(VERSION_KEY, options) as Uint8Array | undefined) ?? 0
       const changes: Change[] = []
       const iterator = db.iterator({
-        gte: Buffer.from(changesAfter(version)),
-        lt: Buffer.from(CHANGE_END),
+        ...changesAfterRange(version),
         keyEncoding: 'view',
         valueEncoding: 'view',
         snapshot
       } as never) as AsyncIterable<[Uint8Array, Uint8Array]>
-      const idStart = CHANGE_PREFIX.length + 13
-      for await (const [key, value] of iterator) {
-        const hex = keyString(key, CHANGE_PREFIX.length).slice(0, 12)
-        changes.push({ id: keyString(key, idStart), version: parseInt(hex, 16), deleted: value[0] === 1 })
-      }
+      for await (const [key, value] of iterator) changes.push(parseChange(key, value))
       return { version: current, changes }
     } finally {
       await snapshot?.close()

@@ -8,8 +8,8 @@
 import { resolve } from 'node:path'
 import { FlowStoreError } from '../errors.ts'
 import {
-  CHANGE_END, CHANGE_PREFIX, changesAfter, decodeVersion, FLOW_RANGE, flowKey, HEADER_BYTES, keyString,
-  MAX_VERSION, recordVersion, STORE_ID_KEY, VERSION_KEY
+  changesAfterRange, decodeVersion, FLOW_RANGE, flowKey, HEADER_BYTES, keyString,
+  MAX_VERSION, parseChange, recordVersion, STORE_ID_KEY, VERSION_KEY
 } from '../layout.ts'
 import type { Database } from '../location.ts'
 import { type BackupRecord, readBackupHeader, writeBackupFile } from './format.ts'
@@ -41,7 +41,6 @@ const SCAN_BATCH = 1000
 /** Flows fetched per getMany() for a changed-only backup. */
 const FETCH_BATCH = 256
 // "c!" + 12 hex digits + "!"
-const CHANGE_ID_START = CHANGE_PREFIX.length + 13
 
 interface NextvIterator<K, V> {
   nextv (size: number): Promise<Array<[K, V]>>
@@ -171,8 +170,7 @@ async function * fullRecords (db: Database, snapshot: Snapshot, storeVersion: nu
 
 async function * changedRecords (db: Database, snapshot: Snapshot, storeVersion: number, since: number): AsyncGenerator<BackupRecord[]> {
   const iterator = db.iterator({
-    gte: Buffer.from(changesAfter(since)),
-    lt: Buffer.from(CHANGE_END),
+    ...changesAfterRange(since),
     keyEncoding: 'view',
     valueEncoding: 'view',
     snapshot
@@ -181,10 +179,7 @@ async function * changedRecords (db: Database, snapshot: Snapshot, storeVersion:
     for (;;) {
       const entries = await iterator.nextv(FETCH_BATCH)
       if (entries.length === 0) break
-      const changes = entries.map(([key, value]) => {
-        const rest = keyString(key, CHANGE_PREFIX.length)
-        return { id: keyString(key, CHANGE_ID_START), version: parseInt(rest.slice(0, 12), 16), deleted: value[0] === 1 }
-      })
+      const changes = entries.map(([key, value]) => parseChange(key, value))
       const saved = changes.filter((change) => !change.deleted)
       const values = saved.length === 0
         ? []
