@@ -210,20 +210,11 @@ export class Session {
   async #changesSince (requestId: number, since: number): Promise<unknown> {
     const store = this.#owner.store
     const { version, changes } = await store.changesSince(since)
-    let pending = false
-    let part = new PartBuilder()
-    for (const change of changes) {
+    const pending = await this.#sendInParts(requestId, changes, (part, change) => {
       const lazy = store.lazy(change.id)
       if (lazy !== undefined) part.saved(lazy)
       else part.deleted(change)
-      if (part.full) {
-        pending ||= store.pending > 0
-        await this.#sendPart(requestId, part)
-        part = new PartBuilder()
-      }
-    }
-    pending ||= store.pending > 0
-    if (!part.empty) await this.#sendPart(requestId, part)
+    })
     return { version, pending }
   }
 
@@ -231,14 +222,25 @@ export class Session {
   async #loadAll (requestId: number): Promise<unknown> {
     const store = this.#owner.store
     const version = store.version
-    let pending = false
-    let part = new PartBuilder()
     // A live iterator of the store's cache: flows deleted before their turn are skipped,
     // flows saved meanwhile show up later (and in changesSince(version) either way).
-    for (const id of store.flows.keys()) {
+    const pending = await this.#sendInParts(requestId, store.flows.keys(), (part, id) => {
       const lazy = store.lazy(id)
-      if (lazy === undefined) continue
-      part.saved(lazy)
+      if (lazy !== undefined) part.saved(lazy)
+    })
+    return { version, pending }
+  }
+
+  /**
+   * Adds each item to parts, sending every part as it fills and the last one at the end.
+   * Returns whether the store had uncommitted changes while the parts were built.
+   */
+  async #sendInParts<T> (requestId: number, items: Iterable<T>, add: (part: PartBuilder, item: T) => void): Promise<boolean> {
+    const store = this.#owner.store
+    let pending = false
+    let part = new PartBuilder()
+    for (const item of items) {
+      add(part, item)
       if (part.full) {
         pending ||= store.pending > 0
         await this.#sendPart(requestId, part)
@@ -247,7 +249,7 @@ export class Session {
     }
     pending ||= store.pending > 0
     if (!part.empty) await this.#sendPart(requestId, part)
-    return { version, pending }
+    return pending
   }
 
   async #sendPart (requestId: number, part: PartBuilder): Promise<void> {
