@@ -7,47 +7,20 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateFlows } from '../examples/generate-flows.ts'
 import { FlowStore } from '../src/index.ts'
 import { parseRequest, ProtocolViolation } from '../src/service/protocol.ts'
+import { json, ROOT, type Run, runFlowstore, TSX } from './cli-run.ts'
 import { tempDir } from './helpers.ts'
 
-const ROOT = resolve(import.meta.dirname, '..')
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
 const OWNER = join(ROOT, 'test', 'fixtures', 'cli-live-owner.ts')
-// An absolute loader: the CLI runs with a working directory outside the project.
-const TSX = import.meta.resolve('tsx')
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
 
 /** Runs `flowstore ...args` in a child process whose working directory is `cwd`. */
 async function flowstoreIn (cwd: string, ...args: string[]): Promise<Run> {
-  const env = { ...process.env }
-  delete env.FLOWSTORE_DEBUG
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (exitCode) => { resolve(exitCode) })
-  })
-  return { code, stdout, stderr }
-}
-
-/** The one JSON object a --json run printed on stdout. */
-function json (run: Run): any {
-  const lines = run.stdout.trim().split('\n')
-  expect(lines, run.stderr).toHaveLength(1)
-  return JSON.parse(lines[0]!)
+  return await runFlowstore({ cwd }, ...args)
 }
 
 /** Every flow of the store at `dir`, as plain objects by id (the store is closed again). */

@@ -3,53 +3,25 @@
 // its --json output, and its error paths with their exit codes (0 ok, 1 failure, 2 usage).
 // Independent processes of one test run concurrently; stores are prepared in this process.
 
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateFlows, mutateFlow, type GeneratedFlow } from '../examples/generate-flows.ts'
 import { COMMANDS } from '../src/cli/cli.ts'
 import { commandHelp } from '../src/cli/command.ts'
 import { ProgressLine, render } from '../src/cli/progress.ts'
 import { backupToDirectory, FlowStore } from '../src/index.ts'
+import { json, ROOT, type Run, runFlowstore } from './cli-run.ts'
 import { tempDir } from './helpers.ts'
-
-const ROOT = resolve(import.meta.dirname, '..')
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts')
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
 
 /** Runs `flowstore ...args` in a child process and collects its exit code and output. */
 async function flowstore (...args: string[]): Promise<Run> {
-  return await flowstoreWith({}, ...args)
+  return await runFlowstore({}, ...args)
 }
 
-async function flowstoreWith (extraEnv: Record<string, string>, ...args: string[]): Promise<Run> {
-  const env = { ...process.env }
-  delete env.FLOWSTORE_DEBUG
-  Object.assign(env, extraEnv)
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (exitCode) => { resolve(exitCode) })
-  })
-  return { code, stdout, stderr }
-}
-
-/** The one JSON object a --json run printed on stdout. */
-function json (run: Run): any {
-  const lines = run.stdout.trim().split('\n')
-  expect(lines).toHaveLength(1)
-  return JSON.parse(lines[0]!)
+async function flowstoreWith (env: Record<string, string>, ...args: string[]): Promise<Run> {
+  return await runFlowstore({ env }, ...args)
 }
 
 /** A closed store in a fresh temp dir holding `flows`; returns its directory. */
