@@ -228,8 +228,11 @@ export class Flusher<F extends FlowShape> {
   }
 
   #committed (batch: Map<string, Pending<F>>, { version, previous }: { version: number, previous: number }): void {
-    if (previous === this.#version && this.#own.size === 0) this.#version = version
-    else this.#own.add(version)
+    // Another writer committed since the version the cache shows: this commit's changes are
+    // told to the listeners by the catch-up (#afterCommit), in version order with theirs.
+    const gap = previous !== this.#version || this.#own.size > 0
+    if (gap) this.#own.add(version)
+    else this.#version = version
     this.#batches++
     this.#lastError = undefined
     const saved: string[] = []
@@ -243,7 +246,7 @@ export class Flusher<F extends FlowShape> {
       }
       pending.condition?.guard.deferred.resolve()
     }
-    this.#cache.onCommit({ version, saved, deleted })
+    if (!gap) this.#cache.onCommit({ version, saved, deleted })
   }
 
   /**
@@ -288,7 +291,12 @@ export class Flusher<F extends FlowShape> {
   async #catchUp (): Promise<void> {
     const answer = await this.#engine.changesSince(this.#version, { records: true })
     for (const change of answer.changes) {
-      if (change.version <= this.#version || this.#own.has(change.version)) continue
+      if (change.version <= this.#version) continue
+      if (this.#own.has(change.version)) {
+        // Ours, in the cache already: only the listeners hear of it, in its place.
+        this.#cache.onCommit(change.deleted ? { version: change.version, saved: [], deleted: [change.id] } : { version: change.version, saved: [change.id], deleted: [] })
+        continue
+      }
       const pending = this.#dirty.get(change.id)
       const entry = this.#cache.onRemote(change, pending !== undefined)
       if (pending?.condition !== undefined) pending.condition.before = entry
