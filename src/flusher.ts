@@ -148,6 +148,21 @@ export class Flusher<F extends FlowShape> {
   }
 
   /**
+   * A deletion of an id whose pending change is a deletion already: nothing new to write,
+   * unless that deletion has a condition, which may be refused; then this one must commit
+   * whatever becomes of it (the last write wins). Returns the promise of its batch.
+   */
+  deletePending (id: string): Promise<void> {
+    const dirty = this.#dirty.get(id)
+    if (dirty !== undefined) {
+      if (dirty.condition !== undefined) dirty.keep = true
+      return this.commitPromise()
+    }
+    if (this.#inflight?.get(id)?.condition !== undefined) return this.mark(id, undefined)
+    return this.commitPromise()
+  }
+
+  /**
    * Records a group of conditional writes; none of their ids may be pending (the store
    * refuses that first). Returns the promise of the group: resolved once committed, rejected
    * with FLOWSTORE_CONFLICT when a condition did not hold (its changes then put back).

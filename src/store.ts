@@ -371,7 +371,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   #apply (id: string, flow: CachedFlow<F> | undefined): Promise<void> {
     const current = this.#cache.get(id)
     if (flow === undefined) {
-      if (current === undefined) return this.#flusher.isPending(id) ? this.#flusher.commitPromise() : Promise.resolve()
+      if (current === undefined) return this.#flusher.isPending(id) ? this.#flusher.deletePending(id) : Promise.resolve()
       this.#cache.delete(id)
     } else {
       this.#cache.set(id, flow)
