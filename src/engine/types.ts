@@ -109,7 +109,10 @@ export interface Engine {
   /**
    * Calls `listener` with the new version whenever ANOTHER writer committed (LISTEN/NOTIFY,
    * or a poll as fallback); never for this engine's own commits. Returns an unsubscribe
-   * function. LevelEngine, being the only writer of its directory, never calls it.
+   * function. The store subscribes right after load(): a commit made in between must be
+   * reported too. A version the store already shows is ignored, so reporting one twice (or
+   * one of this engine's own commits) costs nothing but a comparison. LevelEngine, being the
+   * only writer of its directory, never calls it.
    */
   watch (listener: (version: number) => void): () => void
 
