@@ -54,6 +54,14 @@ export interface GuardedWrite<F extends FlowShape> {
   readonly before: CachedFlow<F> | undefined
 }
 
+interface QueuedCatchUp {
+  run: Promise<void>
+  /** The highest version an engine reported: no read when the cache shows it by then. */
+  upTo: number
+  /** A refresh() joined: read in any case. */
+  forced: boolean
+}
+
 export interface CommittedBatch {
   readonly version: number
   readonly saved: readonly string[]
@@ -92,8 +100,8 @@ export class Flusher<F extends FlowShape> {
   #inflight: Map<string, Pending<F>> | undefined
   #next: Deferred | undefined
   #tail: Promise<void> = Promise.resolve()
-  /** A catch-up queued behind the work in flight, not started yet (joined, not repeated). */
-  #queuedCatchUp: Promise<void> | undefined
+  /** A catch-up queued behind the work in flight, not started yet: later requests join it. */
+  #queuedCatchUp: QueuedCatchUp | undefined
   #lastError: FlowStoreError | undefined
   #batches = 0
 
@@ -192,16 +200,27 @@ export class Flusher<F extends FlowShape> {
     return run
   }
 
-  /** Brings the cache up to date with other writers' commits (after the work in flight). */
-  catchUp (): Promise<void> {
-    if (this.#queuedCatchUp !== undefined) return this.#queuedCatchUp
-    const run = this.#tail.then(async () => {
+  /**
+   * Brings the cache up to date with other writers' commits (after the work in flight).
+   * `reported`: the version an engine reported; nothing is read if the cache shows it by then.
+   */
+  catchUp (reported?: number): Promise<void> {
+    const queued = this.#queuedCatchUp ?? this.#queueCatchUp()
+    if (reported === undefined) queued.forced = true
+    else queued.upTo = Math.max(queued.upTo, reported)
+    return queued.run
+  }
+
+  #queueCatchUp (): QueuedCatchUp {
+    const queued: QueuedCatchUp = { run: Promise.resolve(), upTo: 0, forced: false }
+    queued.run = this.#tail.then(async () => {
       this.#queuedCatchUp = undefined
+      if (!queued.forced && queued.upTo <= this.#version && this.#own.size === 0) return
       await this.#catchUp()
     })
-    this.#queuedCatchUp = run
-    this.#tail = run.catch(noop)
-    return run
+    this.#queuedCatchUp = queued
+    this.#tail = queued.run.catch(noop)
+    return queued
   }
 
   async #run (): Promise<void> {

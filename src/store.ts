@@ -95,7 +95,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     this.#view = new FlowsView<F>(flows, () => { this.#assertOpen() })
     // Other writers' commits (PostgreSQL); a LevelEngine, the only writer, never reports one.
     this.#unwatch = engine.watch((version) => {
-      if (this.#closing === undefined && !this.#closed && version > this.#flusher.version) this.#flusher.catchUp().catch(noop)
+      if (this.#closing === undefined && !this.#closed && version > this.#flusher.version) this.#flusher.catchUp(version).catch(noop)
     })
     this.#startInterval()
   }
