@@ -62,7 +62,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
       })
       return new FlowStore<F>(engine, resolved, codec, flows, state)
     } catch (err) {
-      await engine.close().catch(noop)
+      // A TypeError is misuse (this engine already serves a store): nothing of ours to close.
+      if (!(err instanceof TypeError)) await engine.close().catch(noop)
       throw err
     }
   }

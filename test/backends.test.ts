@@ -27,6 +27,33 @@ engineSuite('classic-level through a LevelEngine object', async () => {
   return { open: async (options) => await FlowStore.open(new LevelEngine(dir), options) }
 })
 
+describe('an engine object passed to FlowStore.open()', () => {
+  it('serves one store: a second open with it is refused with a TypeError, and the first store keeps working', async () => {
+    const engine = new LevelEngine(await tempDir())
+    const store = await FlowStore.open(engine)
+    try {
+      await store.save({ id: 'a', n: 1 })
+      await expect(FlowStore.open(engine)).rejects.toThrow(TypeError)
+      await store.save({ id: 'b', n: 2 })
+      expect(Object.fromEntries(store.flows)).toEqual({ a: { id: 'a', n: 1 }, b: { id: 'b', n: 2 } })
+    } finally {
+      await store.close()
+    }
+    await expect(FlowStore.open(engine)).rejects.toThrow(TypeError)
+  })
+
+  it('is closed by the store, which releases its directory for a new engine', async () => {
+    const dir = await tempDir()
+    const first = await FlowStore.open(new LevelEngine(dir))
+    await first.save({ id: 'a' })
+    await first.close()
+    const second = await FlowStore.open(new LevelEngine(dir))
+    expect(second.has('a')).toBe(true)
+    expect(second.directory).toBe(first.directory)
+    await second.close()
+  })
+})
+
 /** A database as these tests need it: real, open-able, with counts and failure injection. */
 type TestDb = (InstanceType<typeof CountingMemoryLevel> | InstanceType<typeof CountingClassicLevel>) & Instrumented
 

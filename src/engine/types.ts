@@ -87,7 +87,9 @@ export interface Engine {
    * Opens what the engine stands for (a directory, a connection…), reads every flow's record
    * (streamed to `onFlow`, nothing decoded) and the store's state; creates the store (layout,
    * identity) when it is new. The only full read a store makes. An engine serves one store:
-   * load() is called once, first; if it rejects, the store calls close() and gives up.
+   * load() is called once, first; if it rejects, the store calls close() and gives up, except
+   * after a TypeError, which load() throws only for misuse (such as a second load() of an
+   * engine already serving a store), before it opened anything.
    */
   load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState>
 
