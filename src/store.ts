@@ -12,6 +12,7 @@ import { type CommittedBatch, Flusher } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
 import { changesAfterRange, decodeVersion, parseChange, VERSION_KEY } from './layout.ts'
 import { type LoadedState, loadState } from './loader.ts'
+import { isLevelCorruption, levelCorruptionError } from './maintenance/corruption.ts'
 import { type Database, type OpenedLocation, openLocation } from './location.ts'
 import { type ResolvedOptions, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
@@ -238,6 +239,9 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
       } as never) as AsyncIterable<[Uint8Array, Uint8Array]>
       for await (const [key, value] of iterator) changes.push(parseChange(key, value))
       return { version: current, changes }
+    } catch (err) {
+      if (isLevelCorruption(err)) throw levelCorruptionError(this.directory, err)
+      throw err
     } finally {
       await snapshot?.close()
     }

@@ -87,13 +87,63 @@ describe('help, version and usage errors', () => {
     for (const run of runs) expect(run.code).toBe(2)
     const [command, option, none, backup, importing, restore, prune, notNumber] = runs.map((run) => run.stderr)
     expect(command).toMatch(/^flowstore: unknown command "frobnicate"\nRun "flowstore --help"/)
-    expect(option).toMatch(/^flowstore: Unknown option '--frobnicate'\nRun "flowstore stats --help"/)
+    expect(option).toMatch(/^flowstore stats: unknown option "--frobnicate"\nRun "flowstore stats --help"/)
     expect(none).toMatch(/^Usage: flowstore <command>/)
-    expect(backup).toMatch(/backup: missing argument: expected <db> <file\|dir>/)
-    expect(importing).toMatch(/import: missing --to <db>/)
-    expect(restore).toMatch(/restore: missing argument/)
-    expect(prune).toMatch(/prune: give --keep-last <n> or --keep-daily <n>/)
-    expect(notNumber).toMatch(/--keep-last takes a whole number/)
+    expect(backup).toMatch(/^flowstore backup: missing argument: expected <db> <file\|dir>\n/)
+    expect(importing).toMatch(/^flowstore import: missing --to <db>/)
+    expect(restore).toMatch(/^flowstore restore: missing argument/)
+    expect(prune).toMatch(/^flowstore prune: give --keep-last <n> or --keep-daily <n>/)
+    expect(notNumber).toMatch(/^flowstore prune: --keep-last takes a whole number/)
+  })
+
+  it('words every usage error the same way, Node\'s option parsing included: "flowstore <command>: …", then where help is', async () => {
+    const dir = await tempDir()
+    const runs = await Promise.all([
+      flowstore('restore', join(dir, 'b.fsbk'), '--to'),
+      flowstore('restore', join(dir, 'b.fsbk'), '--to', '--overwrite'),
+      flowstore('stats', dir, '--json=yes'),
+      flowstore('stats', dir, '-x'),
+      flowstore('backup', dir, join(dir, 'b.fsbk'), '--since', join(dir, 'a.fsbk'), '--full')
+    ])
+    for (const run of runs) {
+      expect(run.code).toBe(2)
+      const lines = run.stderr.trimEnd().split('\n')
+      expect(lines, run.stderr).toHaveLength(2)
+      expect(lines[0]).toMatch(/^flowstore (restore|stats|backup): [a-z-]/)
+      expect(lines[0]).not.toMatch(/^flowstore \w+: \w+: /) // the command is named once
+      expect(lines[1]).toMatch(/^Run "flowstore (restore|stats|backup) --help" for its usage\.$/)
+    }
+    const [missing, forgotten, valued, short, both] = runs.map((run) => run.stderr.split('\n')[0])
+    expect(missing).toBe('flowstore restore: --to needs a value: --to <db>')
+    expect(forgotten).toBe('flowstore restore: --to needs a value: --to <db>')
+    expect(valued).toBe('flowstore stats: --json takes no value, got "yes"')
+    expect(short).toBe('flowstore stats: unknown option "-x"')
+    expect(both).toBe('flowstore backup: --since and --full cannot be used together')
+  })
+
+  it('suggests the command or option meant for a typo, and names the command an option belongs to', async () => {
+    const dir = await tempDir()
+    const runs = await Promise.all([
+      flowstore('stat', dir),
+      flowstore('restor', dir, '--to', dir),
+      flowstore('stats', dir, '--backup', dir),
+      flowstore('prune', dir, '--keeplast', '3'),
+      flowstore('restore', dir, '--to', join(dir, 'x'), '--overwrit'),
+      flowstore('backup', dir, join(dir, 'b.fsbk'), '--overwrite'),
+      flowstore('--hepl'),
+      flowstore('frobnicate', '--json')
+    ])
+    for (const run of runs) expect(run.code).toBe(2)
+    const [command, restore, option, dashes, overwrite, elsewhere, global, far] = runs.map((run) => run.stderr.split('\n')[0])
+    expect(command).toBe('flowstore: unknown command "stat"; did you mean "stats"?')
+    expect(restore).toBe('flowstore: unknown command "restor"; did you mean "restore"?')
+    expect(option).toBe('flowstore stats: unknown option "--backup"; did you mean "--backups"?')
+    expect(dashes).toBe('flowstore prune: unknown option "--keeplast"; did you mean "--keep-last"?')
+    expect(overwrite).toBe('flowstore restore: unknown option "--overwrit"; did you mean "--overwrite"?')
+    expect(elsewhere).toBe('flowstore backup: unknown option "--overwrite" (an option of restore, not of backup)')
+    expect(global).toBe('flowstore: unknown option "--hepl"; did you mean "--help"?')
+    expect(far).toBe('flowstore: unknown command "frobnicate"')
+    expect(json(runs[7]!)).toEqual({ ok: false, error: { code: 'USAGE', message: 'unknown command "frobnicate"' } })
   })
 })
 

@@ -35,6 +35,9 @@ export const backupCommand: Command = {
     since: { type: 'string', value: '<backup|version>', help: 'file target only: changed-only since this backup file or store version' },
     full: { type: 'boolean', help: 'directory target: take a full backup even if a changed-only one could be taken' }
   },
+  store: 'first',
+  whenLocked: 'Let that process serve the store (store.serve()) and backup runs through it while it keeps running; or back up inside it (store.backup()), or stop it and run backup again.',
+  overwriteFlag: '--force',
   examples: [
     'flowstore backup ./data/flows-db ./backups/',
     'flowstore backup ./data/flows-db ./backups --full',

@@ -22,6 +22,8 @@ export const checkCommand: Command = {
     'found; "flowstore repair" then recovers what can be recovered.'
   ],
   options: {},
+  store: 'first',
+  whenLocked: 'check needs the store to itself: stop the process that has it open (or close its store), then run check again.',
   examples: [
     'flowstore check ./data/flows-db',
     'flowstore check ./data/flows-db --json'

@@ -28,6 +28,8 @@ export const importCommand: Command = {
     to: { type: 'string', value: '<db>', help: 'the store directory to import into (required)' },
     format: { type: 'string', value: '<format>', help: 'auto (default), object, array or jsonl' }
   },
+  store: 'to',
+  whenLocked: 'import writes into the store, which one process owns: stop that process and run import again, or import inside it (importLegacyJson()).',
   examples: [
     'flowstore import ./flows.json --to ./data/flows-db',
     'flowstore import ./flows.jsonl --to ./data/flows-db --json'

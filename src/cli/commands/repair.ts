@@ -23,6 +23,8 @@ export const repairCommand: Command = {
   options: {
     force: { type: 'boolean', help: 'rebuild the store even when the check finds nothing wrong' }
   },
+  store: 'first',
+  whenLocked: 'repair needs the store to itself: stop the process that has it open (or close its store), then run repair again.',
   examples: [
     'flowstore repair ./data/flows-db',
     'flowstore repair ./data/flows-db --json'

@@ -22,6 +22,9 @@ export const restoreCommand: Command = {
     to: { type: 'string', value: '<db>', help: 'the store directory to restore into (required)' },
     overwrite: { type: 'boolean', help: 'replace what is at <db> (it must not be open in another process)' }
   },
+  store: 'to',
+  whenLocked: 'restore replaces that store: stop the process that has it open, then run restore again.',
+  overwriteFlag: '--overwrite',
   examples: [
     'flowstore restore ./backups --to ./restored-db',
     'flowstore restore ./full.fsbk ./changes-1.fsbk ./changes-2.fsbk --to ./restored-db',

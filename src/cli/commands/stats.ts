@@ -26,6 +26,8 @@ export const statsCommand: Command = {
   options: {
     backups: { type: 'string', value: '<dir>', help: 'a backup directory: report its newest backup' }
   },
+  store: 'first',
+  whenLocked: 'Let that process serve the store (store.serve()) and stats asks it while it keeps running; or stop it and run stats again.',
   examples: [
     'flowstore stats ./data/flows-db',
     'flowstore stats ./data/flows-db --backups ./backups --json'
