@@ -5,13 +5,15 @@
 
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateFlows, mutateFlow, type GeneratedFlow } from '../examples/generate-flows.ts'
 import { COMMANDS } from '../src/cli/cli.ts'
 import { commandHelp } from '../src/cli/command.ts'
 import { ProgressLine, render } from '../src/cli/progress.ts'
 import { backupToDirectory, FlowStore } from '../src/index.ts'
+import { listDataBlocks } from '../src/maintenance/leveldb-table.ts'
+import { fileIn, flipByte, writeStore } from './fixtures/hardening-damage.ts'
 import { json, ROOT, type Run, runFlowstore } from './cli-run.ts'
 import { tempDir } from './helpers.ts'
 
@@ -319,6 +321,7 @@ describe('backup, list, verify, restore, prune', () => {
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/not empty.*\(FLOWSTORE_TARGET_NOT_EMPTY\)/)
     expect(refused.stderr).toContain('add --overwrite')
+    expect(refused.stderr).not.toContain('{ overwrite') // the CLI's flag, not the library's option
     expect(Object.keys(await contentsOf(target))).toEqual(['already-here'])
 
     const replaced = await flowstore('restore', backup, '--to', target, '--overwrite')
@@ -349,22 +352,89 @@ describe('backup, list, verify, restore, prune', () => {
 })
 
 describe('a database locked by another process', () => {
-  it('says plainly that another process holds it and what to do, exit 1', async () => {
+  it('says so in two lines, the second fitted to the command that was run, exit 1', async () => {
     const db = await storeWith(generateFlows(5))
-    // This test process owns the store; the CLI child is "another process".
+    const dir = await tempDir()
+    const legacy = join(dir, 'flows.json')
+    await writeFile(legacy, JSON.stringify({ a: { id: 'a' } }))
+    const backupFile = join(dir, 'full.fsbk')
+    const source = await FlowStore.open(await storeWith([{ id: 'b' }]))
+    await source.backup(backupFile)
+    await source.close()
+    // This test process owns the store; the CLI children are "another process".
     const owner = await FlowStore.open(db)
     try {
-      const [stats, backup] = await Promise.all([flowstore('stats', db), flowstore('backup', db, join(await tempDir(), 'b.fsbk'), '--json')])
-      expect(stats.code).toBe(1)
-      expect(stats.stderr).toMatch(/locked by another process.*\(FLOWSTORE_LOCKED\)/)
-      expect(stats.stderr).toMatch(/What to do: stop the application and run the command again, or take the backup from inside/)
-      expect(stats.stderr).not.toMatch(/\n\s+at /) // no stack trace
-      expect(backup.code).toBe(1)
+      const [stats, backup, check, repair, importing, restore] = await Promise.all([
+        flowstore('stats', db),
+        flowstore('backup', db, join(dir, 'b.fsbk'), '--json'),
+        flowstore('check', db),
+        flowstore('repair', db),
+        flowstore('import', legacy, '--to', db),
+        flowstore('restore', backupFile, '--to', db, '--overwrite')
+      ])
+      const advice: Array<[Run, RegExp]> = [
+        [stats, /^ {2}Let that process serve the store \(store\.serve\(\)\) and stats asks it/],
+        [backup, /^ {2}Let that process serve the store \(store\.serve\(\)\) and backup runs through it.*back up inside it \(store\.backup\(\)\)/],
+        [check, /^ {2}check needs the store to itself: stop the process that has it open/],
+        [repair, /^ {2}repair needs the store to itself: stop the process that has it open/],
+        [importing, /^ {2}import writes into the store, which one process owns/],
+        [restore, /^ {2}restore replaces that store: stop the process that has it open/]
+      ]
+      for (const [run, line] of advice) {
+        expect(run.code).toBe(1)
+        const lines = run.stderr.trimEnd().split('\n')
+        expect(lines, run.stderr).toHaveLength(2)
+        expect(lines[0]).toMatch(/^flowstore: Database .* is locked by another process.*\(FLOWSTORE_LOCKED\)$/)
+        expect(lines[1]).toMatch(line)
+      }
+      expect(stats.stderr).toContain(`Database ${db} is locked by another process, which does not serve it (it has no OWNER.json)`)
+      expect(check.stderr.split('\n')[0]).toBe(`flowstore: Database ${db} is locked by another process (FLOWSTORE_LOCKED)`)
       expect(json(backup).error.code).toBe('FLOWSTORE_LOCKED')
       expect(owner.size).toBe(5)
     } finally {
       await owner.close()
     }
+  })
+})
+
+describe('a store with a damaged table file', () => {
+  /** A closed store whose table file has one damaged block (among the keys starting with `prefix`); returns the store and the file name. */
+  async function damagedStore (prefix: 'c!' | 'f!'): Promise<{ db: string, table: string }> {
+    const db = join(await tempDir(), 'db')
+    await writeStore(db, { tables: true })
+    const table = await fileIn(db, /\.ldb$/)
+    const block = listDataBlocks(await readFile(table)).find((b) => b.lastKey.startsWith(prefix))!
+    // The first byte of a compressed block starts its length: a flip there fails to decompress.
+    await flipByte(table, block.offset)
+    return { db, table: basename(table) }
+  }
+
+  it('makes every command that opens it report FLOWSTORE_CORRUPT, naming the file, with the repair hint (damage read after open, and at open)', async () => {
+    const inChanges = await damagedStore('c!')
+    const inFlows = await damagedStore('f!')
+    const out = await tempDir()
+    const legacy = join(out, 'flows.json')
+    await writeFile(legacy, JSON.stringify({ a: { id: 'a' } }))
+    /** Runs one after the other: each process opens the store. */
+    const inTurn = async (...commands: string[][]): Promise<Run[]> => {
+      const runs: Run[] = []
+      for (const args of commands) runs.push(await flowstore(...args))
+      return runs
+    }
+    const [[changes, changesJson], atOpen] = await Promise.all([
+      // The change record is read after open, by stats only.
+      inTurn(['stats', inChanges.db], ['stats', inChanges.db, '--json']),
+      inTurn(['stats', inFlows.db], ['backup', inFlows.db, join(out, 'b.fsbk')], ['export', inFlows.db, join(out, 'out.json')], ['import', legacy, '--to', inFlows.db])
+    ])
+    for (const [run, { db, table }] of [[changes!, inChanges], ...atOpen.map((run) => [run, inFlows] as const)] as const) {
+      expect(run.code).toBe(1)
+      expect(run.stderr).toMatch(/^flowstore: Database .* is damaged: LevelDB reports "Corruption: [^"]+" \(\d+\.ldb is damaged: 1 data block\(s\) fail their checksum/)
+      expect(run.stderr).toContain(`(${table} is damaged`)
+      expect(run.stderr).toContain(`Run "flowstore repair ${db}"`)
+      expect(run.stderr).toMatch(/\(FLOWSTORE_CORRUPT\)\n$/)
+      expect(run.stderr).not.toContain('LEVEL_CORRUPTION')
+    }
+    expect(json(changesJson!).error).toEqual({ code: 'FLOWSTORE_CORRUPT', message: expect.stringContaining(inChanges.table) })
   })
 })
 
