@@ -3,8 +3,10 @@
 // its --json output, and its error paths with their exit codes (0 ok, 1 failure, 2 usage).
 // Independent processes of one test run concurrently; stores are prepared in this process.
 
+import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
 import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateFlows, mutateFlow, type GeneratedFlow } from '../examples/generate-flows.ts'
@@ -14,7 +16,7 @@ import { ProgressLine, render } from '../src/cli/progress.ts'
 import { backupToDirectory, FlowStore } from '../src/index.ts'
 import { listDataBlocks } from '../src/maintenance/leveldb-table.ts'
 import { fileIn, flipByte, writeStore } from './fixtures/hardening-damage.ts'
-import { json, ROOT, type Run, runFlowstore } from './cli-run.ts'
+import { json, ROOT, type Run, runFlowstore, TSX } from './cli-run.ts'
 import { tempDir } from './helpers.ts'
 
 /** Runs `flowstore ...args` in a child process and collects its exit code and output. */
@@ -24,6 +26,16 @@ async function flowstore (...args: string[]): Promise<Run> {
 
 async function flowstoreWith (env: Record<string, string>, ...args: string[]): Promise<Run> {
   return await runFlowstore({ env }, ...args)
+}
+
+/** `flowstore ...args` as a running child process (for signals). */
+function spawnFlowstore (...args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', TSX, join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: 'ignore' })
+}
+
+async function writeText (file: string, text: string): Promise<string> {
+  await writeFile(file, text)
+  return file
 }
 
 /** A closed store in a fresh temp dir holding `flows`; returns its directory. */
@@ -218,14 +230,86 @@ describe('import, export and stats', () => {
     expect(run.stderr).toMatch(/Flow "dated" cannot be exported to JSON: at flow\.when, a Date.*\(FLOWSTORE_INVALID_FLOW\)/)
   })
 
-  it('fails (exit 1) on a syntax error in the legacy file, saying what was imported before it', async () => {
+  it('fails (exit 1) on a syntax error in the legacy file, saying what was imported before it, and creates no store', async () => {
     const dir = await tempDir()
     const file = join(dir, 'flows.json')
     await writeFile(file, '[{"id": "a"}, {"id": "b"} {"id": "c"}]')
     const run = await flowstore('import', file, '--to', join(dir, 'db'))
     expect(run.code).toBe(1)
-    expect(run.stderr).toMatch(/is not valid JSON: .*between bytes 0 and 38 .*\(FLOWSTORE_IMPORT_FAILED\)/)
+    expect(run.stderr).toMatch(/is not valid JSON: .*between bytes 0 and 38 .*Nothing was kept: .*db was not created \(FLOWSTORE_IMPORT_FAILED\)/)
     expect(run.stderr).toMatch(/Before it stopped: 0 imported/)
+    expect(await readdir(dir)).toEqual(['flows.json'])
+  })
+
+  it('exits 1 when every record of a non-empty file was skipped, and creates no store (nor leaves one half-built)', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flows.json')
+    await writeFile(file, JSON.stringify([1, 'two', { noId: true }]))
+    const db = await storeWith([{ id: 'kept' }])
+    const [fresh, existing, empty] = await Promise.all([
+      flowstore('import', file, '--to', join(dir, 'new', 'db'), '--json'),
+      flowstore('import', file, '--to', db),
+      flowstore('import', await writeText(join(dir, 'empty.json'), '[]'), '--to', join(dir, 'from-empty'))
+    ])
+    expect(fresh.code).toBe(1)
+    expect(json(fresh)).toMatchObject({ ok: false, error: { code: 'FLOWSTORE_IMPORT_FAILED' }, imported: 0, skippedCount: 3, created: false })
+    expect(fresh.stderr).toMatch(/^flowstore: nothing was imported from .*flows\.json: all 3 record\(s\) were skipped; .*db was not created \(FLOWSTORE_IMPORT_FAILED\)\n$/)
+    expect(existing.code).toBe(1)
+    expect(existing.stdout).toMatch(/skipped record \[0\]: not a flow object/)
+    expect(existing.stderr).toContain(`nothing in ${db} changed`)
+    expect(await contentsOf(db)).toEqual({ kept: { id: 'kept' } })
+    // An empty file imports nothing and that is no failure.
+    expect(empty.code, empty.stderr).toBe(0)
+    // No store and no hidden build directory are left behind, not even the parent made for them.
+    expect((await readdir(dir)).sort()).toEqual(['empty.json', 'flows.json', 'from-empty'])
+  })
+
+  it('with --strict exits 1 on any skipped record, creating no new store; without it, imports the rest (exit 0)', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flows.json')
+    await writeFile(file, JSON.stringify([{ id: 'a' }, 'not a flow', { id: 'b' }]))
+    const db = await storeWith([{ id: 'kept' }])
+    const [strict, strictExisting, lenient] = await Promise.all([
+      flowstore('import', file, '--to', join(dir, 'strict'), '--strict'),
+      flowstore('import', file, '--to', db, '--strict', '--json'),
+      flowstore('import', file, '--to', join(dir, 'lenient'))
+    ])
+    expect(strict.code).toBe(1)
+    expect(strict.stderr).toMatch(/^flowstore: --strict: 1 record\(s\) of .* were skipped; .*strict was not created \(FLOWSTORE_IMPORT_FAILED\)/)
+    expect(strict.stdout).toMatch(/^read .*flows\.json \(array\); .*strict was not created\n/)
+    expect(existsSync(join(dir, 'strict'))).toBe(false)
+    // Into an existing store the flows imported are kept, and the message says so.
+    expect(strictExisting.code).toBe(1)
+    expect(json(strictExisting)).toMatchObject({ ok: false, imported: 2, skippedCount: 1, created: false })
+    expect(json(strictExisting).error.message).toContain(`the 2 flow(s) imported are kept in ${db}`)
+    expect(lenient.code, lenient.stderr).toBe(0)
+    expect(await contentsOf(join(dir, 'lenient'))).toEqual({ a: { id: 'a' }, b: { id: 'b' } })
+    expect(Object.keys(await contentsOf(db)).sort()).toEqual(['a', 'b', 'kept'])
+  })
+
+  it('reports ids that appear more than once, keeping the last record', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flows.json')
+    await writeFile(file, '{"a": {"id": "a", "n": 1}, "b": {"id": "b"}, "a": {"id": "a", "n": 2}}')
+    const run = await flowstore('import', file, '--to', join(dir, 'db'))
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toContain('duplicates replaced 1')
+    expect(run.stdout).toContain('duplicate id "a": key "a" was replaced by key "a" (the last one is kept)')
+    expect(await contentsOf(join(dir, 'db'))).toEqual({ a: { id: 'a', n: 2 }, b: { id: 'b' } })
+  })
+
+  it('leaves no half-built store when interrupted (SIGINT)', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flows.jsonl')
+    await writeFile(file, generateFlows(20_000).map((flow) => JSON.stringify(flow)).join('\n'))
+    const child = spawnFlowstore('import', file, '--to', join(dir, 'db'))
+    // Bounded polling for readiness: the hidden build directory appears once the import runs.
+    for (let i = 0; i < 3000 && !(await readdir(dir)).some((name) => name.startsWith('.db.import-')); i++) await delay(10)
+    expect((await readdir(dir)).some((name) => name.startsWith('.db.import-'))).toBe(true)
+    child.kill('SIGINT')
+    const code = await new Promise<number | null>((resolve) => { child.on('close', (exitCode) => { resolve(exitCode) }) })
+    expect(code).toBe(130)
+    expect(await readdir(dir)).toEqual(['flows.jsonl'])
   })
 })
 

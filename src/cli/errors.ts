@@ -76,7 +76,7 @@ function adviceFor (err: unknown, message: string, context: FailureContext): str
   }
   const report = (err as { report?: { imported?: unknown, unchanged?: unknown, skippedCount?: unknown } } | null)?.report
   if (isFlowStoreError(err, 'FLOWSTORE_IMPORT_FAILED') && report !== undefined) {
-    return [`Before it stopped: ${String(report.imported)} imported, ${String(report.unchanged)} unchanged, ${String(report.skippedCount)} skipped. Those imports are kept; fix the file and run the import again (it skips what is already stored).`]
+    return [`Before it stopped: ${String(report.imported)} imported, ${String(report.unchanged)} unchanged, ${String(report.skippedCount)} skipped. Fix the file and run the import again (flows already stored are not written again).`]
   }
   if (isFlowStoreError(err, 'FLOWSTORE_TARGET_NOT_EMPTY') && context.overwriteFlag !== undefined && !message.includes(context.overwriteFlag)) {
     return [`Restore into an empty or new directory, or add ${context.overwriteFlag} to replace what is there.`]
