@@ -341,8 +341,30 @@ describe('backup, list, verify, restore, prune', () => {
     expect(json(restore)).toMatchObject({ ok: true, version: 3, flows: 149 })
     expect(await contentsOf(target)).toEqual(await contentsOf(db))
 
-    const stats = await flowstore('stats', target, '--backups', backups, '--json')
-    expect(json(stats)).toMatchObject({ version: 3, flows: 149, lastBackup: { kind: 'changes', version: 3 } })
+    const stats = await flowstore('stats', db, '--backups', backups, '--json')
+    expect(json(stats)).toMatchObject({ version: 3, flows: 149, lastBackup: { kind: 'changes', version: 3 }, backupsOfOtherStores: 0 })
+  })
+
+  it('stats --backups reports the newest backup of this store, not of another store in the same directory', async () => {
+    const db = await storeWith(generateFlows(20))
+    const backups = join(await tempDir(), 'backups')
+    expect((await flowstore('backup', db, `${backups}/`)).code).toBe(0)
+    // A store restored from that backup has its own identity; its backups go into the same directory.
+    const restored = join(await tempDir(), 'restored')
+    expect((await flowstore('restore', backups, '--to', restored)).code).toBe(0)
+    const [fresh, freshText] = [await flowstore('stats', restored, '--backups', backups, '--json'), await flowstore('stats', restored, '--backups', backups)]
+    expect(json(fresh)).toMatchObject({ lastBackup: null, backupsOfOtherStores: 1 })
+    expect(json(fresh).storeId).not.toBe(json(await flowstore('stats', db, '--json')).storeId)
+    expect(freshText.stdout).toContain(`last backup none of this store in ${backups} (it holds 1 backup(s) of other stores)`)
+
+    const store = await FlowStore.open(restored)
+    await store.save({ id: 'new-in-restored' })
+    await store.close()
+    expect((await flowstore('backup', restored, backups)).code).toBe(0)
+    const [original, mine] = [await flowstore('stats', db, '--backups', backups, '--json'), await flowstore('stats', restored, '--backups', backups, '--json')]
+    // The newest backup in the directory is the restored store's: the original's is still its own.
+    expect(json(original)).toMatchObject({ lastBackup: { kind: 'full', version: 1, storeId: json(original).storeId }, backupsOfOtherStores: 1 })
+    expect(json(mine)).toMatchObject({ lastBackup: { kind: 'full', storeId: json(mine).storeId }, backupsOfOtherStores: 1 })
   })
 
   it('backs up into files with --since and restores the chain given in order', async () => {
