@@ -10,7 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateFlows, mutateFlow, type GeneratedFlow } from '../examples/generate-flows.ts'
-import { COMMANDS } from '../src/cli/cli.ts'
+import { COMMANDS, runCli } from '../src/cli/cli.ts'
 import { commandHelp } from '../src/cli/command.ts'
 import { ProgressLine, render } from '../src/cli/progress.ts'
 import { backupToDirectory, FlowStore } from '../src/index.ts'
@@ -571,6 +571,41 @@ describe('the progress line', () => {
     line.update({ records: 1, bytes: 1 })
     line.done()
     expect(pipe.writes).toEqual([])
+  })
+
+  it('is drawn by check, verify, repair and backup on a terminal, with the total, and an ETA where the count is known', async () => {
+    const dir = await tempDir()
+    const db = join(dir, 'db')
+    await writeStore(db, { tables: true, batch: 100 }) // 600 flows in a table file, so LevelDB can estimate sizes
+    const backups = join(dir, 'backups')
+    /** Runs the command in this process with a terminal for stderr that draws every update; returns the lines drawn. */
+    const drawn = async (...args: string[]): Promise<string[]> => {
+      const tty = terminal(true)
+      const io = { stdout: { write: () => true } as never, stderr: tty as never, env: {}, progress: { delayMs: 0, intervalMs: 0 } }
+      expect(await runCli(args, io)).toBe(0)
+      expect(tty.writes.at(-1)).toBe('\r\x1b[K') // cleared at the end
+      return tty.writes.filter((text) => text !== '\r\x1b[K').map((text) => text.replace(/^\r|\x1b\[K$/g, ''))
+    }
+    const check = await drawn('check', db)
+    expect(check[0]).toMatch(/^check checksums {2}0\/1 files {2}/)
+    expect(check.some((line) => /^check checksums {2}1\/1 files {2}/.test(line))).toBe(true)
+    expect(check.some((line) => /^check values {2}1,000 entries {2}[\d,]+ entries\/s {2}[\d.]+ KiB\/[\d.]+ KiB {2}ETA /.test(line)), check.join('\n')).toBe(true)
+
+    const full = await drawn('backup', db, `${backups}/`)
+    expect(full.some((line) => /^backup {2}600\/600 flows {2}/.test(line)), full.join('\n')).toBe(true)
+    const store = await FlowStore.open(db)
+    for (let i = 0; i < 5; i++) await store.save({ id: `new-${i}` })
+    await store.close()
+    const changes = await drawn('backup', db, backups)
+    expect(changes.some((line) => /^backup {2}5\/5 flows {2}/.test(line)), changes.join('\n')).toBe(true)
+
+    const verify = await drawn('verify', backups)
+    expect(verify.some((line) => /^verify 2 backups {2}605 records {2}[\d,]+ records\/s {2}[\d.]+ KiB\/[\d.]+ KiB$/.test(line)), verify.join('\n')).toBe(true)
+
+    const repair = await drawn('repair', db, '--force')
+    for (const step of [/^repair copy {2}\d+\/\d+ files/, /^repair checksums {2}/, /^repair values {2}/, /^repair read back {2}/, /^repair rebuild {2}605\/605 flows/]) {
+      expect(repair.some((line) => step.test(line)), `${String(step)} in\n${repair.join('\n')}`).toBe(true)
+    }
   })
 
   it('estimates the time left from the bytes when the record count is unknown', () => {

@@ -151,5 +151,5 @@ export function commandHelp (command: Command): string {
 export const EXIT_CODES_HELP = 'Exit codes: 0 ok, 1 failure (including problems found by verify or check), 2 usage error.'
 
 export function progressFor (io: Io): (label: string) => ProgressLine {
-  return (label) => new ProgressLine(io.stderr, label)
+  return (label) => new ProgressLine(io.stderr, label, io.progress)
 }

@@ -8,6 +8,7 @@ import { backupToDirectory, type BackupInfo } from '../../index.ts'
 import { OwnerClient } from '../../service/owner-client.ts'
 import { type Command, expectPositionals, stringOption } from '../command.ts'
 import { isDirectory } from '../database.ts'
+import { expectedRecords } from '../backup-total.ts'
 import { UsageError } from '../errors.ts'
 import { openOrReachOwner, ownerNote } from '../live-owner.ts'
 import { formatBytes, formatCount, formatDuration } from '../output.ts'
@@ -70,9 +71,10 @@ export const backupCommand: Command = {
       note = [`  taken ${ownerNote(reached.stats)}`]
     } else {
       const store = reached.store
+      const total = await expectedRecords(store, { toDirectory, destination, since, full })
       const line = progress('backup')
       try {
-        const onProgress = (p: { records: number, total: number | undefined, bytes: number }): void => { line.update(p) }
+        const onProgress = (p: { records: number, bytes: number }): void => { line.update({ ...p, total: total !== undefined && p.records <= total ? total : undefined }) }
         info = toDirectory
           ? await backupToDirectory(store, destination, { full, onProgress })
           : await store.backup(destination, { since, onProgress })

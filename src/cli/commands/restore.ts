@@ -50,7 +50,7 @@ export const restoreCommand: Command = {
       line.done()
     }
     return {
-      json: { ok: true, ...info },
+      json: { ok: true, ...withDb(info) },
       text: [
         `restored store version ${info.version} (${formatCount(info.flows)} flow(s)) into ${info.location}`,
         `  from ${info.files.length} backup(s) in ${formatDuration(info.durationMs)}:`,
@@ -58,4 +58,9 @@ export const restoreCommand: Command = {
       ]
     }
   }
+}
+
+/** The result with the store named `db`, as in every command's --json. */
+function withDb ({ location, ...rest }: RestoreInfo): object {
+  return { db: location, ...rest }
 }
