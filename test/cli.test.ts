@@ -15,7 +15,7 @@ import { commandHelp } from '../src/cli/command.ts'
 import { ProgressLine, render } from '../src/cli/progress.ts'
 import { backupToDirectory, FlowStore } from '../src/index.ts'
 import { listDataBlocks } from '../src/maintenance/leveldb-table.ts'
-import { fileIn, flipByte, writeStore } from './fixtures/hardening-damage.ts'
+import { fileIn, flipByte, FLOWS, withRaw, writeStore } from './fixtures/hardening-damage.ts'
 import { json, ROOT, type Run, runFlowstore, TSX } from './cli-run.ts'
 import { tempDir } from './helpers.ts'
 
@@ -454,6 +454,67 @@ describe('backup, list, verify, restore, prune', () => {
     const run = await flowstore('list', join(await tempDir(), 'nowhere'))
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(/Backup directory .*nowhere does not exist/)
+  })
+})
+
+describe('--json output', () => {
+  it('names the store "db" in every command that works on one', async () => {
+    const dir = await tempDir()
+    const db = join(dir, 'db')
+    await writeStore(db, { tables: true })
+    const backup = join(dir, 'full.fsbk')
+    const legacy = join(dir, 'flows.json')
+    await writeFile(legacy, JSON.stringify({ a: { id: 'a' } }))
+    const restored = join(dir, 'restored')
+    const imported = join(dir, 'imported')
+    // One at a time on db: each process opens it.
+    const runs = [
+      await flowstore('check', db, '--json'),
+      await flowstore('repair', db, '--json'),
+      await flowstore('stats', db, '--json'),
+      await flowstore('backup', db, backup, '--json'),
+      await flowstore('export', db, join(dir, 'out.json'), '--json'),
+      await flowstore('restore', backup, '--to', restored, '--json'),
+      await flowstore('import', legacy, '--to', imported, '--json')
+    ]
+    const expected = [db, db, db, db, db, restored, imported]
+    runs.forEach((run, i) => {
+      expect(run.code, run.stderr).toBe(0)
+      const result = json(run)
+      expect(result.db).toBe(expected[i])
+      expect(result).not.toHaveProperty('directory')
+      expect(result).not.toHaveProperty('location')
+    })
+    expect(json(runs[1]!).found).not.toHaveProperty('directory')
+  })
+
+  it('repair --json gives counts and the first 50 lost flows, and every id with --ids', async () => {
+    const damaged = async (): Promise<string> => {
+      const db = join(await tempDir(), 'db')
+      await writeStore(db, { tables: true })
+      // 60 flows whose stored value cannot be decoded: each is lost.
+      await withRaw(db, async (raw) => {
+        await raw.batch(FLOWS.slice(0, 60).map((flow) => ({ type: 'put' as const, key: `f!${flow.id}`, value: Uint8Array.of(0xf1, 0, 0, 0, 0, 0, 1, 0xc1) })))
+      })
+      return db
+    }
+    const [summary, listed] = await Promise.all([
+      damaged().then(async (db) => await flowstore('repair', db, '--json')),
+      damaged().then(async (db) => await flowstore('repair', db, '--json', '--ids'))
+    ])
+    expect(summary.code, summary.stderr).toBe(0)
+    const short = json(summary)
+    expect(short).toMatchObject({ ok: true, repaired: true, flows: 540, recoveredCount: 540, lostCount: 60, revertedCount: 0 })
+    expect(short.lost).toHaveLength(50)
+    expect(short.lost[0]).toMatchObject({ id: FLOWS[0]!.id, reason: expect.stringContaining('cannot be decoded') })
+    expect(short).not.toHaveProperty('recovered')
+    const full = json(listed)
+    expect(full).toMatchObject({ recoveredCount: 540, lostCount: 60 })
+    expect(full.recovered).toHaveLength(540)
+    expect(full.lost).toHaveLength(60)
+    expect(short.found).toMatchObject({ problemCount: 60 })
+    expect(short.found.problems).toHaveLength(50)
+    expect(full.found.problems).toHaveLength(60)
   })
 })
 

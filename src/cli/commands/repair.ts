@@ -71,12 +71,13 @@ export const repairCommand: Command = {
 
 /**
  * The --json result: the store named `db` (as in every command), counts, and the first
- * SHOWN lost and reverted flows; every id (recovered, lost, reverted) only with --ids, since
- * a large store can have tens of thousands.
+ * SHOWN lost and reverted flows and problems found; every id (recovered, lost, reverted) and
+ * every problem listed by the check only with --ids, since a large store can have tens of
+ * thousands.
  */
 function summary (report: RepairReport, ids: boolean): object {
   const { directory, found, recovered, lost, reverted, ...rest } = report
-  const { directory: _same, ...check } = found
+  const { directory: _same, ...check } = ids ? found : { ...found, problems: found.problems.slice(0, SHOWN) }
   return {
     ok: true,
     db: directory,
