@@ -21,7 +21,7 @@ export type { ConnectOptions, FlowServiceEvents, FlowServiceOptions, FlowService
 export type { RemoteBackupOptions } from './service/owner-client.ts'
 export type { ServeOptions, StoreServer } from './service/server.ts'
 export type { OwnerStats } from './service/protocol.ts'
-export type { CheckOptions, CheckProblem, CheckProblemKind, CheckReport } from './maintenance/check.ts'
+export type { CheckOptions, CheckProblem, CheckProblemKind, CheckReport, MaintenanceProgress } from './maintenance/check.ts'
 export type { LostFlow, RepairOptions, RepairReport, RevertedFlow } from './maintenance/repair.ts'
 export type { DuplicateRecord, ImportOptions, ImportProgress, ImportReport, LegacyFormat, SkippedRecord } from './legacy/import-json.ts'
 export type { VerifyOptions } from './backup/verify.ts'
