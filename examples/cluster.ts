@@ -72,7 +72,7 @@ async function worker (): Promise<void> {
 
   await new Promise<void>((resolve) => { process.once('message', () => { resolve() }) })
   const fetchedBefore = service.stats.recordsFetched
-  await service.refresh() // the seed's force_refresh: only the changes since the cached version
+  await service.refresh() // the legacy force_refresh: only the changes since the cached version
   const others = [...service.flows.values()].filter((flow: Flow) => typeof flow.author === 'string' && flow.author !== name)
   console.log(`worker ${name}: sees ${service.flows.size} flows, ${others.length} written by the other worker ` +
     `(the refresh fetched ${service.stats.recordsFetched - fetchedBefore} records, not ${service.flows.size})`)

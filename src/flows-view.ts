@@ -1,4 +1,4 @@
-// store.flows: a live, read-only Map view of the cache (the seed's MappingProxyType). It
+// store.flows: a live, read-only Map view of the cache (the legacy system's MappingProxyType). It
 // copies nothing, decodes on first read, and has no method that changes the store.
 
 import type { CachedFlow } from './cached-flow.ts'

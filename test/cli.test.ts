@@ -3,16 +3,20 @@
 // its --json output, and its error paths with their exit codes (0 ok, 1 failure, 2 usage).
 // Independent processes of one test run concurrently; stores are prepared in this process.
 
+import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
+import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { generateFlows, mutateFlow, type GeneratedFlow } from '../examples/generate-flows.ts'
-import { COMMANDS } from '../src/cli/cli.ts'
+import { COMMANDS, runCli } from '../src/cli/cli.ts'
 import { commandHelp } from '../src/cli/command.ts'
 import { ProgressLine, render } from '../src/cli/progress.ts'
 import { backupToDirectory, FlowStore } from '../src/index.ts'
-import { json, ROOT, type Run, runFlowstore } from './cli-run.ts'
+import { listDataBlocks } from '../src/leveldb/leveldb-table.ts'
+import { fileIn, flipByte, FLOWS, withRaw, writeStore } from './fixtures/hardening-damage.ts'
+import { json, ROOT, type Run, runFlowstore, TSX } from './cli-run.ts'
 import { tempDir } from './helpers.ts'
 
 /** Runs `flowstore ...args` in a child process and collects its exit code and output. */
@@ -22,6 +26,16 @@ async function flowstore (...args: string[]): Promise<Run> {
 
 async function flowstoreWith (env: Record<string, string>, ...args: string[]): Promise<Run> {
   return await runFlowstore({ env }, ...args)
+}
+
+/** `flowstore ...args` as a running child process (for signals). */
+function spawnFlowstore (...args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', TSX, join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: 'ignore' })
+}
+
+async function writeText (file: string, text: string): Promise<string> {
+  await writeFile(file, text)
+  return file
 }
 
 /** A closed store in a fresh temp dir holding `flows`; returns its directory. */
@@ -87,13 +101,63 @@ describe('help, version and usage errors', () => {
     for (const run of runs) expect(run.code).toBe(2)
     const [command, option, none, backup, importing, restore, prune, notNumber] = runs.map((run) => run.stderr)
     expect(command).toMatch(/^flowstore: unknown command "frobnicate"\nRun "flowstore --help"/)
-    expect(option).toMatch(/^flowstore: Unknown option '--frobnicate'\nRun "flowstore stats --help"/)
+    expect(option).toMatch(/^flowstore stats: unknown option "--frobnicate"\nRun "flowstore stats --help"/)
     expect(none).toMatch(/^Usage: flowstore <command>/)
-    expect(backup).toMatch(/backup: missing argument: expected <db> <file\|dir>/)
-    expect(importing).toMatch(/import: missing --to <db>/)
-    expect(restore).toMatch(/restore: missing argument/)
-    expect(prune).toMatch(/prune: give --keep-last <n> or --keep-daily <n>/)
-    expect(notNumber).toMatch(/--keep-last takes a whole number/)
+    expect(backup).toMatch(/^flowstore backup: missing argument: expected <db> <file\|dir>\n/)
+    expect(importing).toMatch(/^flowstore import: missing --to <db>/)
+    expect(restore).toMatch(/^flowstore restore: missing argument/)
+    expect(prune).toMatch(/^flowstore prune: give --keep-last <n> or --keep-daily <n>/)
+    expect(notNumber).toMatch(/^flowstore prune: --keep-last takes a whole number/)
+  })
+
+  it('words every usage error the same way, Node\'s option parsing included: "flowstore <command>: …", then where help is', async () => {
+    const dir = await tempDir()
+    const runs = await Promise.all([
+      flowstore('restore', join(dir, 'b.fsbk'), '--to'),
+      flowstore('restore', join(dir, 'b.fsbk'), '--to', '--overwrite'),
+      flowstore('stats', dir, '--json=yes'),
+      flowstore('stats', dir, '-x'),
+      flowstore('backup', dir, join(dir, 'b.fsbk'), '--since', join(dir, 'a.fsbk'), '--full')
+    ])
+    for (const run of runs) {
+      expect(run.code).toBe(2)
+      const lines = run.stderr.trimEnd().split('\n')
+      expect(lines, run.stderr).toHaveLength(2)
+      expect(lines[0]).toMatch(/^flowstore (restore|stats|backup): [a-z-]/)
+      expect(lines[0]).not.toMatch(/^flowstore \w+: \w+: /) // the command is named once
+      expect(lines[1]).toMatch(/^Run "flowstore (restore|stats|backup) --help" for its usage\.$/)
+    }
+    const [missing, forgotten, valued, short, both] = runs.map((run) => run.stderr.split('\n')[0])
+    expect(missing).toBe('flowstore restore: --to needs a value: --to <db>')
+    expect(forgotten).toBe('flowstore restore: --to needs a value: --to <db>')
+    expect(valued).toBe('flowstore stats: --json takes no value, got "yes"')
+    expect(short).toBe('flowstore stats: unknown option "-x"')
+    expect(both).toBe('flowstore backup: --since and --full cannot be used together')
+  })
+
+  it('suggests the command or option meant for a typo, and names the command an option belongs to', async () => {
+    const dir = await tempDir()
+    const runs = await Promise.all([
+      flowstore('stat', dir),
+      flowstore('restor', dir, '--to', dir),
+      flowstore('stats', dir, '--backup', dir),
+      flowstore('prune', dir, '--keeplast', '3'),
+      flowstore('restore', dir, '--to', join(dir, 'x'), '--overwrit'),
+      flowstore('backup', dir, join(dir, 'b.fsbk'), '--overwrite'),
+      flowstore('--hepl'),
+      flowstore('frobnicate', '--json')
+    ])
+    for (const run of runs) expect(run.code).toBe(2)
+    const [command, restore, option, dashes, overwrite, elsewhere, global, far] = runs.map((run) => run.stderr.split('\n')[0])
+    expect(command).toBe('flowstore: unknown command "stat"; did you mean "stats"?')
+    expect(restore).toBe('flowstore: unknown command "restor"; did you mean "restore"?')
+    expect(option).toBe('flowstore stats: unknown option "--backup"; did you mean "--backups"?')
+    expect(dashes).toBe('flowstore prune: unknown option "--keeplast"; did you mean "--keep-last"?')
+    expect(overwrite).toBe('flowstore restore: unknown option "--overwrit"; did you mean "--overwrite"?')
+    expect(elsewhere).toBe('flowstore backup: unknown option "--overwrite" (an option of restore, not of backup)')
+    expect(global).toBe('flowstore: unknown option "--hepl"; did you mean "--help"?')
+    expect(far).toBe('flowstore: unknown command "frobnicate"')
+    expect(json(runs[7]!)).toEqual({ ok: false, error: { code: 'USAGE', message: 'unknown command "frobnicate"' } })
   })
 })
 
@@ -166,14 +230,86 @@ describe('import, export and stats', () => {
     expect(run.stderr).toMatch(/Flow "dated" cannot be exported to JSON: at flow\.when, a Date.*\(FLOWSTORE_INVALID_FLOW\)/)
   })
 
-  it('fails (exit 1) on a syntax error in the legacy file, saying what was imported before it', async () => {
+  it('fails (exit 1) on a syntax error in the legacy file, saying what was imported before it, and creates no store', async () => {
     const dir = await tempDir()
     const file = join(dir, 'flows.json')
     await writeFile(file, '[{"id": "a"}, {"id": "b"} {"id": "c"}]')
     const run = await flowstore('import', file, '--to', join(dir, 'db'))
     expect(run.code).toBe(1)
-    expect(run.stderr).toMatch(/is not valid JSON: .*between bytes 0 and 38 .*\(FLOWSTORE_IMPORT_FAILED\)/)
+    expect(run.stderr).toMatch(/is not valid JSON: .*between bytes 0 and 38 .*Nothing was kept: .*db was not created \(FLOWSTORE_IMPORT_FAILED\)/)
     expect(run.stderr).toMatch(/Before it stopped: 0 imported/)
+    expect(await readdir(dir)).toEqual(['flows.json'])
+  })
+
+  it('exits 1 when every record of a non-empty file was skipped, and creates no store (nor leaves one half-built)', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flows.json')
+    await writeFile(file, JSON.stringify([1, 'two', { noId: true }]))
+    const db = await storeWith([{ id: 'kept' }])
+    const [fresh, existing, empty] = await Promise.all([
+      flowstore('import', file, '--to', join(dir, 'new', 'db'), '--json'),
+      flowstore('import', file, '--to', db),
+      flowstore('import', await writeText(join(dir, 'empty.json'), '[]'), '--to', join(dir, 'from-empty'))
+    ])
+    expect(fresh.code).toBe(1)
+    expect(json(fresh)).toMatchObject({ ok: false, error: { code: 'FLOWSTORE_IMPORT_FAILED' }, imported: 0, skippedCount: 3, created: false })
+    expect(fresh.stderr).toMatch(/^flowstore: nothing was imported from .*flows\.json: all 3 record\(s\) were skipped; .*db was not created \(FLOWSTORE_IMPORT_FAILED\)\n$/)
+    expect(existing.code).toBe(1)
+    expect(existing.stdout).toMatch(/skipped record \[0\]: not a flow object/)
+    expect(existing.stderr).toContain(`nothing in ${db} changed`)
+    expect(await contentsOf(db)).toEqual({ kept: { id: 'kept' } })
+    // An empty file imports nothing and that is no failure.
+    expect(empty.code, empty.stderr).toBe(0)
+    // No store and no hidden build directory are left behind, not even the parent made for them.
+    expect((await readdir(dir)).sort()).toEqual(['empty.json', 'flows.json', 'from-empty'])
+  })
+
+  it('with --strict exits 1 on any skipped record, creating no new store; without it, imports the rest (exit 0)', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flows.json')
+    await writeFile(file, JSON.stringify([{ id: 'a' }, 'not a flow', { id: 'b' }]))
+    const db = await storeWith([{ id: 'kept' }])
+    const [strict, strictExisting, lenient] = await Promise.all([
+      flowstore('import', file, '--to', join(dir, 'strict'), '--strict'),
+      flowstore('import', file, '--to', db, '--strict', '--json'),
+      flowstore('import', file, '--to', join(dir, 'lenient'))
+    ])
+    expect(strict.code).toBe(1)
+    expect(strict.stderr).toMatch(/^flowstore: --strict: 1 record\(s\) of .* were skipped; .*strict was not created \(FLOWSTORE_IMPORT_FAILED\)/)
+    expect(strict.stdout).toMatch(/^read .*flows\.json \(array\); .*strict was not created\n/)
+    expect(existsSync(join(dir, 'strict'))).toBe(false)
+    // Into an existing store the flows imported are kept, and the message says so.
+    expect(strictExisting.code).toBe(1)
+    expect(json(strictExisting)).toMatchObject({ ok: false, imported: 2, skippedCount: 1, created: false })
+    expect(json(strictExisting).error.message).toContain(`the 2 flow(s) imported are kept in ${db}`)
+    expect(lenient.code, lenient.stderr).toBe(0)
+    expect(await contentsOf(join(dir, 'lenient'))).toEqual({ a: { id: 'a' }, b: { id: 'b' } })
+    expect(Object.keys(await contentsOf(db)).sort()).toEqual(['a', 'b', 'kept'])
+  })
+
+  it('reports ids that appear more than once, keeping the last record', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flows.json')
+    await writeFile(file, '{"a": {"id": "a", "n": 1}, "b": {"id": "b"}, "a": {"id": "a", "n": 2}}')
+    const run = await flowstore('import', file, '--to', join(dir, 'db'))
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toContain('duplicates replaced 1')
+    expect(run.stdout).toContain('duplicate id "a": key "a" was replaced by key "a" (the last one is kept)')
+    expect(await contentsOf(join(dir, 'db'))).toEqual({ a: { id: 'a', n: 2 }, b: { id: 'b' } })
+  })
+
+  it('leaves no half-built store when interrupted (SIGINT)', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flows.jsonl')
+    await writeFile(file, generateFlows(20_000).map((flow) => JSON.stringify(flow)).join('\n'))
+    const child = spawnFlowstore('import', file, '--to', join(dir, 'db'))
+    // Bounded polling for readiness: the hidden build directory appears once the import runs.
+    for (let i = 0; i < 3000 && !(await readdir(dir)).some((name) => name.startsWith('.db.import-')); i++) await delay(10)
+    expect((await readdir(dir)).some((name) => name.startsWith('.db.import-'))).toBe(true)
+    child.kill('SIGINT')
+    const code = await new Promise<number | null>((resolve) => { child.on('close', (exitCode) => { resolve(exitCode) }) })
+    expect(code).toBe(130)
+    expect(await readdir(dir)).toEqual(['flows.jsonl'])
   })
 })
 
@@ -205,8 +341,30 @@ describe('backup, list, verify, restore, prune', () => {
     expect(json(restore)).toMatchObject({ ok: true, version: 3, flows: 149 })
     expect(await contentsOf(target)).toEqual(await contentsOf(db))
 
-    const stats = await flowstore('stats', target, '--backups', backups, '--json')
-    expect(json(stats)).toMatchObject({ version: 3, flows: 149, lastBackup: { kind: 'changes', version: 3 } })
+    const stats = await flowstore('stats', db, '--backups', backups, '--json')
+    expect(json(stats)).toMatchObject({ version: 3, flows: 149, lastBackup: { kind: 'changes', version: 3 }, backupsOfOtherStores: 0 })
+  })
+
+  it('stats --backups reports the newest backup of this store, not of another store in the same directory', async () => {
+    const db = await storeWith(generateFlows(20))
+    const backups = join(await tempDir(), 'backups')
+    expect((await flowstore('backup', db, `${backups}/`)).code).toBe(0)
+    // A store restored from that backup has its own identity; its backups go into the same directory.
+    const restored = join(await tempDir(), 'restored')
+    expect((await flowstore('restore', backups, '--to', restored)).code).toBe(0)
+    const [fresh, freshText] = [await flowstore('stats', restored, '--backups', backups, '--json'), await flowstore('stats', restored, '--backups', backups)]
+    expect(json(fresh)).toMatchObject({ lastBackup: null, backupsOfOtherStores: 1 })
+    expect(json(fresh).storeId).not.toBe(json(await flowstore('stats', db, '--json')).storeId)
+    expect(freshText.stdout).toContain(`last backup none of this store in ${backups} (it holds 1 backup(s) of other stores)`)
+
+    const store = await FlowStore.open(restored)
+    await store.save({ id: 'new-in-restored' })
+    await store.close()
+    expect((await flowstore('backup', restored, backups)).code).toBe(0)
+    const [original, mine] = [await flowstore('stats', db, '--backups', backups, '--json'), await flowstore('stats', restored, '--backups', backups, '--json')]
+    // The newest backup in the directory is the restored store's: the original's is still its own.
+    expect(json(original)).toMatchObject({ lastBackup: { kind: 'full', version: 1, storeId: json(original).storeId }, backupsOfOtherStores: 1 })
+    expect(json(mine)).toMatchObject({ lastBackup: { kind: 'full', storeId: json(mine).storeId }, backupsOfOtherStores: 1 })
   })
 
   it('backs up into files with --since and restores the chain given in order', async () => {
@@ -269,6 +427,7 @@ describe('backup, list, verify, restore, prune', () => {
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/not empty.*\(FLOWSTORE_TARGET_NOT_EMPTY\)/)
     expect(refused.stderr).toContain('add --overwrite')
+    expect(refused.stderr).not.toContain('{ overwrite') // the CLI's flag, not the library's option
     expect(Object.keys(await contentsOf(target))).toEqual(['already-here'])
 
     const replaced = await flowstore('restore', backup, '--to', target, '--overwrite')
@@ -298,23 +457,151 @@ describe('backup, list, verify, restore, prune', () => {
   })
 })
 
+describe('--json output', () => {
+  it('names the store "db" in every command that works on one', async () => {
+    const dir = await tempDir()
+    const db = join(dir, 'db')
+    await writeStore(db, { tables: true })
+    const backup = join(dir, 'full.fsbk')
+    const legacy = join(dir, 'flows.json')
+    await writeFile(legacy, JSON.stringify({ a: { id: 'a' } }))
+    const restored = join(dir, 'restored')
+    const imported = join(dir, 'imported')
+    // One at a time on db: each process opens it.
+    const runs = [
+      await flowstore('check', db, '--json'),
+      await flowstore('repair', db, '--json'),
+      await flowstore('stats', db, '--json'),
+      await flowstore('backup', db, backup, '--json'),
+      await flowstore('export', db, join(dir, 'out.json'), '--json'),
+      await flowstore('restore', backup, '--to', restored, '--json'),
+      await flowstore('import', legacy, '--to', imported, '--json')
+    ]
+    const expected = [db, db, db, db, db, restored, imported]
+    runs.forEach((run, i) => {
+      expect(run.code, run.stderr).toBe(0)
+      const result = json(run)
+      expect(result.db).toBe(expected[i])
+      expect(result).not.toHaveProperty('directory')
+      expect(result).not.toHaveProperty('location')
+    })
+    expect(json(runs[1]!).found).not.toHaveProperty('directory')
+  })
+
+  it('repair --json gives counts and the first 50 lost flows, and every id with --ids', async () => {
+    const damaged = async (): Promise<string> => {
+      const db = join(await tempDir(), 'db')
+      await writeStore(db, { tables: true })
+      // 60 flows whose stored value cannot be decoded: each is lost.
+      await withRaw(db, async (raw) => {
+        await raw.batch(FLOWS.slice(0, 60).map((flow) => ({ type: 'put' as const, key: `f!${flow.id}`, value: Uint8Array.of(0xf1, 0, 0, 0, 0, 0, 1, 0xc1) })))
+      })
+      return db
+    }
+    const [summary, listed] = await Promise.all([
+      damaged().then(async (db) => await flowstore('repair', db, '--json')),
+      damaged().then(async (db) => await flowstore('repair', db, '--json', '--ids'))
+    ])
+    expect(summary.code, summary.stderr).toBe(0)
+    const short = json(summary)
+    expect(short).toMatchObject({ ok: true, repaired: true, flows: 540, recoveredCount: 540, lostCount: 60, revertedCount: 0 })
+    expect(short.lost).toHaveLength(50)
+    expect(short.lost[0]).toMatchObject({ id: FLOWS[0]!.id, reason: expect.stringContaining('cannot be decoded') })
+    expect(short).not.toHaveProperty('recovered')
+    const full = json(listed)
+    expect(full).toMatchObject({ recoveredCount: 540, lostCount: 60 })
+    expect(full.recovered).toHaveLength(540)
+    expect(full.lost).toHaveLength(60)
+    expect(short.found).toMatchObject({ problemCount: 60 })
+    expect(short.found.problems).toHaveLength(50)
+    expect(full.found.problems).toHaveLength(60)
+  })
+})
+
 describe('a database locked by another process', () => {
-  it('says plainly that another process holds it and what to do, exit 1', async () => {
+  it('says so in two lines, the second fitted to the command that was run, exit 1', async () => {
     const db = await storeWith(generateFlows(5))
-    // This test process owns the store; the CLI child is "another process".
+    const dir = await tempDir()
+    const legacy = join(dir, 'flows.json')
+    await writeFile(legacy, JSON.stringify({ a: { id: 'a' } }))
+    const backupFile = join(dir, 'full.fsbk')
+    const source = await FlowStore.open(await storeWith([{ id: 'b' }]))
+    await source.backup(backupFile)
+    await source.close()
+    // This test process owns the store; the CLI children are "another process".
     const owner = await FlowStore.open(db)
     try {
-      const [stats, backup] = await Promise.all([flowstore('stats', db), flowstore('backup', db, join(await tempDir(), 'b.fsbk'), '--json')])
-      expect(stats.code).toBe(1)
-      expect(stats.stderr).toMatch(/locked by another process.*\(FLOWSTORE_LOCKED\)/)
-      expect(stats.stderr).toMatch(/What to do: stop the application and run the command again, or take the backup from inside/)
-      expect(stats.stderr).not.toMatch(/\n\s+at /) // no stack trace
-      expect(backup.code).toBe(1)
+      const [stats, backup, check, repair, importing, restore] = await Promise.all([
+        flowstore('stats', db),
+        flowstore('backup', db, join(dir, 'b.fsbk'), '--json'),
+        flowstore('check', db),
+        flowstore('repair', db),
+        flowstore('import', legacy, '--to', db),
+        flowstore('restore', backupFile, '--to', db, '--overwrite')
+      ])
+      const advice: Array<[Run, RegExp]> = [
+        [stats, /^ {2}Let that process serve the store \(store\.serve\(\)\) and stats asks it/],
+        [backup, /^ {2}Let that process serve the store \(store\.serve\(\)\) and backup runs through it.*back up inside it \(store\.backup\(\)\)/],
+        [check, /^ {2}check needs the store to itself: stop the process that has it open/],
+        [repair, /^ {2}repair needs the store to itself: stop the process that has it open/],
+        [importing, /^ {2}import writes into the store, which one process owns/],
+        [restore, /^ {2}restore replaces that store: stop the process that has it open/]
+      ]
+      for (const [run, line] of advice) {
+        expect(run.code).toBe(1)
+        const lines = run.stderr.trimEnd().split('\n')
+        expect(lines, run.stderr).toHaveLength(2)
+        expect(lines[0]).toMatch(/^flowstore: Database .* is locked by another process.*\(FLOWSTORE_LOCKED\)$/)
+        expect(lines[1]).toMatch(line)
+      }
+      expect(stats.stderr).toContain(`Database ${db} is locked by another process, which does not serve it (it has no OWNER.json)`)
+      expect(check.stderr.split('\n')[0]).toBe(`flowstore: Database ${db} is locked by another process (FLOWSTORE_LOCKED)`)
       expect(json(backup).error.code).toBe('FLOWSTORE_LOCKED')
       expect(owner.size).toBe(5)
     } finally {
       await owner.close()
     }
+  })
+})
+
+describe('a store with a damaged table file', () => {
+  /** A closed store whose table file has one damaged block (among the keys starting with `prefix`); returns the store and the file name. */
+  async function damagedStore (prefix: 'c!' | 'f!'): Promise<{ db: string, table: string }> {
+    const db = join(await tempDir(), 'db')
+    await writeStore(db, { tables: true })
+    const table = await fileIn(db, /\.ldb$/)
+    const block = listDataBlocks(await readFile(table)).find((b) => b.lastKey.startsWith(prefix))!
+    // The first byte of a compressed block starts its length: a flip there fails to decompress.
+    await flipByte(table, block.offset)
+    return { db, table: basename(table) }
+  }
+
+  it('makes every command that opens it report FLOWSTORE_CORRUPT, naming the file, with the repair hint (damage read after open, and at open)', async () => {
+    const inChanges = await damagedStore('c!')
+    const inFlows = await damagedStore('f!')
+    const out = await tempDir()
+    const legacy = join(out, 'flows.json')
+    await writeFile(legacy, JSON.stringify({ a: { id: 'a' } }))
+    /** Runs one after the other: each process opens the store. */
+    const inTurn = async (...commands: string[][]): Promise<Run[]> => {
+      const runs: Run[] = []
+      for (const args of commands) runs.push(await flowstore(...args))
+      return runs
+    }
+    const [[changes, changesJson], atOpen] = await Promise.all([
+      // The change record is read after open, by stats only.
+      inTurn(['stats', inChanges.db], ['stats', inChanges.db, '--json']),
+      inTurn(['stats', inFlows.db], ['backup', inFlows.db, join(out, 'b.fsbk')], ['export', inFlows.db, join(out, 'out.json')], ['import', legacy, '--to', inFlows.db])
+    ])
+    for (const [run, { db, table }] of [[changes!, inChanges], ...atOpen.map((run) => [run, inFlows] as const)] as const) {
+      expect(run.code).toBe(1)
+      expect(run.stderr).toMatch(/^flowstore: Database .* is damaged: LevelDB reports "Corruption: [^"]+" \(\d+\.ldb is damaged: 1 data block\(s\) fail their checksum/)
+      expect(run.stderr).toContain(`(${table} is damaged`)
+      expect(run.stderr).toContain(`Run "flowstore repair ${db}"`)
+      expect(run.stderr).toMatch(/\(FLOWSTORE_CORRUPT\)\n$/)
+      expect(run.stderr).not.toContain('LEVEL_CORRUPTION')
+    }
+    expect(json(changesJson!).error).toEqual({ code: 'FLOWSTORE_CORRUPT', message: expect.stringContaining(inChanges.table) })
   })
 })
 
@@ -345,6 +632,41 @@ describe('the progress line', () => {
     line.update({ records: 1, bytes: 1 })
     line.done()
     expect(pipe.writes).toEqual([])
+  })
+
+  it('is drawn by check, verify, repair and backup on a terminal, with the total, and an ETA where the count is known', async () => {
+    const dir = await tempDir()
+    const db = join(dir, 'db')
+    await writeStore(db, { tables: true, batch: 100 }) // 600 flows in a table file, so LevelDB can estimate sizes
+    const backups = join(dir, 'backups')
+    /** Runs the command in this process with a terminal for stderr that draws every update; returns the lines drawn. */
+    const drawn = async (...args: string[]): Promise<string[]> => {
+      const tty = terminal(true)
+      const io = { stdout: { write: () => true } as never, stderr: tty as never, env: {}, progress: { delayMs: 0, intervalMs: 0 } }
+      expect(await runCli(args, io)).toBe(0)
+      expect(tty.writes.at(-1)).toBe('\r\x1b[K') // cleared at the end
+      return tty.writes.filter((text) => text !== '\r\x1b[K').map((text) => text.replace(/^\r|\x1b\[K$/g, ''))
+    }
+    const check = await drawn('check', db)
+    expect(check[0]).toMatch(/^check checksums {2}0\/1 files {2}/)
+    expect(check.some((line) => /^check checksums {2}1\/1 files {2}/.test(line))).toBe(true)
+    expect(check.some((line) => /^check values {2}1,000 entries {2}[\d,]+ entries\/s {2}[\d.]+ KiB\/[\d.]+ KiB {2}ETA /.test(line)), check.join('\n')).toBe(true)
+
+    const full = await drawn('backup', db, `${backups}/`)
+    expect(full.some((line) => /^backup {2}600\/600 flows {2}/.test(line)), full.join('\n')).toBe(true)
+    const store = await FlowStore.open(db)
+    for (let i = 0; i < 5; i++) await store.save({ id: `new-${i}` })
+    await store.close()
+    const changes = await drawn('backup', db, backups)
+    expect(changes.some((line) => /^backup {2}5\/5 flows {2}/.test(line)), changes.join('\n')).toBe(true)
+
+    const verify = await drawn('verify', backups)
+    expect(verify.some((line) => /^verify 2 backups {2}605 records {2}[\d,]+ records\/s {2}[\d.]+ KiB\/[\d.]+ KiB$/.test(line)), verify.join('\n')).toBe(true)
+
+    const repair = await drawn('repair', db, '--force')
+    for (const step of [/^repair copy {2}\d+\/\d+ files/, /^repair checksums {2}/, /^repair values {2}/, /^repair read back {2}/, /^repair rebuild {2}605\/605 flows/]) {
+      expect(repair.some((line) => step.test(line)), `${String(step)} in\n${repair.join('\n')}`).toBe(true)
+    }
   })
 
   it('estimates the time left from the bytes when the record count is unknown', () => {

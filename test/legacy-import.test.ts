@@ -133,13 +133,40 @@ describe('importLegacyJson: bad records', () => {
     expect([...store.flows.keys()]).toEqual(['flow-000000', 'flow-000001'])
   })
 
-  it('keeps the first of two records with the same id and skips the second', async () => {
-    const file = await legacyFile('flows.json', JSON.stringify([{ id: 'twice', n: 1 }, { id: 'twice', n: 2 }]))
+  it('keeps the last of the records with the same id, as the legacy JSON.parse did, and reports the replaced ones', async () => {
+    // An object with a repeated key: JSON.parse keeps the last value.
+    const text = '{"twice": {"id": "twice", "n": 1}, "once": {"id": "once"}, "twice": {"id": "twice", "n": 2}}'
+    expect(JSON.parse(text).twice).toEqual({ id: 'twice', n: 2 })
+    const file = await legacyFile('flows.json', text)
     await using store = await openStore()
     const report = await importLegacyJson(store, file)
-    expect(report).toMatchObject({ imported: 1, skippedCount: 1 })
-    expect(report.skipped[0]).toMatchObject({ index: 1, id: 'twice' })
-    expect(store.get('twice')).toEqual({ id: 'twice', n: 1 })
+    expect(report).toMatchObject({ total: 3, imported: 2, unchanged: 0, skippedCount: 0, duplicateCount: 1 })
+    expect(report.duplicates).toEqual([{ key: 'twice', id: 'twice', replacedBy: 'key "twice"' }])
+    expect(contents(store)).toEqual({ twice: { id: 'twice', n: 2 }, once: { id: 'once' } })
+
+    // Running it again changes nothing.
+    const version = store.version
+    const again = await importLegacyJson(store, file)
+    expect(again).toMatchObject({ imported: 0, unchanged: 2, duplicateCount: 1 })
+    expect(store.version).toBe(version)
+  })
+
+  it('keeps the last record of an id across batches and in JSON Lines, and a later record the store refuses does not replace an importable one', async () => {
+    // The last "b" holds a __proto__ key, which the store refuses (msgpackr would rename it).
+    const array = await legacyFile('flows.json', '[{"id":"a","n":1}, {"id":"b"}, {"id":"c"}, {"id":"a","n":3}, {"id":"b","__proto__":1}]')
+    await using store = await openStore()
+    const report = await importLegacyJson(store, array, { batchSize: 2 })
+    expect(report).toMatchObject({ skippedCount: 1, duplicateCount: 1 })
+    expect(report.duplicates).toEqual([{ index: 0, id: 'a', replacedBy: 'record [3]' }])
+    expect(report.skipped[0]).toMatchObject({ index: 4, id: 'b' })
+    expect(contents(store)).toEqual({ a: { id: 'a', n: 3 }, b: { id: 'b' }, c: { id: 'c' } })
+
+    const lines = await legacyFile('flows.jsonl', '{"id":"x","n":1}\n{"id":"x","n":2}\n{"id":"x","n":3}\n')
+    await using other = await openStore()
+    const fromLines = await importLegacyJson(other, lines)
+    expect(fromLines).toMatchObject({ total: 3, imported: 1, duplicateCount: 2 })
+    expect(fromLines.duplicates.map((d) => [d.line, d.replacedBy])).toEqual([[1, 'line 2'], [2, 'line 3']])
+    expect(other.get('x')).toEqual({ id: 'x', n: 3 })
   })
 
   it('lists at most maxSkippedListed skipped records but counts them all', async () => {

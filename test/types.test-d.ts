@@ -2,8 +2,8 @@
 
 import { describe, expectTypeOf, it } from 'vitest'
 import {
-  type Engine, type Flow, FlowStore, FlowStoreError, type FlowStoreErrorCode, type Frozen, type LazyFlow, type StoreLocation,
-  type Transaction, type WriteOptions
+  backupToDirectory, type BackupEntry, type BackupSchedule, type Engine, type Flow, FlowStore, FlowStoreError,
+  type FlowStoreErrorCode, type Frozen, type LazyFlow, startBackups, type StoreLocation, type Transaction, type WriteOptions
 } from '../src/index.ts'
 
 // A flow type written as a type alias (object literal types get an implicit index signature).
@@ -163,6 +163,13 @@ describe('user flow types', () => {
     expectTypeOf(mine.save({ id: 'a', nodes: [{ x: 1 }], createdAt: new Date() })).toEqualTypeOf<Promise<void>>()
     const got = mine.get('a')
     if (got !== undefined) expectTypeOf(mine.save(got)).toEqualTypeOf<Promise<void>>()
+  })
+
+  it('a store of an interface flow type can be backed up into a directory and on a schedule', async () => {
+    const mine = await FlowStore.open<MyFlow>('dir')
+    expectTypeOf(backupToDirectory(mine, './backups')).toEqualTypeOf<Promise<BackupEntry>>()
+    expectTypeOf(startBackups(mine, './backups', { intervalMs: 60_000 })).toEqualTypeOf<BackupSchedule>()
+    expectTypeOf(mine.backup('./full.fsbk')).resolves.toHaveProperty('checksum')
   })
 
   it('a type alias works as F', () => {

@@ -7,17 +7,26 @@ import type { BackupReport } from './types.ts'
 
 export { readBackupHeader } from './format.ts'
 
+export interface VerifyOptions {
+  /** Called now and then with the records read and the (compressed) file bytes read so far. */
+  readonly onProgress?: (progress: { readonly records: number, readonly bytes: number }) => void
+}
+
 /**
  * Checks a backup file completely. Never throws for a bad file: a corrupt, truncated or
  * missing file gives `ok: false` with the problems found.
  */
-export async function verifyBackup (file: string): Promise<BackupReport> {
+export async function verifyBackup (file: string, options: VerifyOptions = {}): Promise<BackupReport> {
   const path = resolve(String(file))
   let header: BackupHeader | undefined
   let flows = 0
   let deletions = 0
   try {
-    const reader = readBackup(path, { onHeader: (h) => { header = h } })
+    const onProgress = options.onProgress
+    const reader = readBackup(path, {
+      onHeader: (h) => { header = h },
+      onRecords: onProgress === undefined ? undefined : (records, bytes) => { onProgress({ records, bytes }) }
+    })
     for (;;) {
       const step = await reader.next()
       if (step.done === true) {

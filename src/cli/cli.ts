@@ -3,7 +3,10 @@
 // 0 ok, 1 failure, 2 usage.
 
 import { readFileSync } from 'node:fs'
-import { type Command, commandHelp, EXIT_CODES_HELP, parseCommand, progressFor } from './command.ts'
+import { resolve } from 'node:path'
+import { isFlowStoreError } from '../index.ts'
+import { isLevelCorruption, levelCorruptionError, namingDamagedFiles } from '../leveldb/corruption.ts'
+import { type Command, commandHelp, EXIT_CODES_HELP, parseCommand, progressFor, stringOption } from './command.ts'
 import { backupCommand } from './commands/backup.ts'
 import { checkCommand } from './commands/check.ts'
 import { exportCommand } from './commands/export.ts'
@@ -14,8 +17,9 @@ import { repairCommand } from './commands/repair.ts'
 import { restoreCommand } from './commands/restore.ts'
 import { statsCommand } from './commands/stats.ts'
 import { verifyCommand } from './commands/verify.ts'
-import { describeFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.ts'
+import { describeFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type FailureContext, UsageError } from './errors.ts'
 import { type Io, Output } from './output.ts'
+import { didYouMean } from './suggest.ts'
 
 export const COMMANDS: readonly Command[] = [
   backupCommand, restoreCommand, verifyCommand, listCommand, pruneCommand,
@@ -42,28 +46,40 @@ export async function runCli (argv: readonly string[], io: Io): Promise<number> 
   const json = rest.includes('--json')
   const out = new Output(io, json)
   const command = COMMANDS.find((c) => c.name === first)
+  let context: FailureContext = {}
   try {
     if (command === undefined) {
-      throw new UsageError(first.startsWith('-') ? `unknown option ${JSON.stringify(first)}` : `unknown command ${JSON.stringify(first)}`)
+      throw first.startsWith('-')
+        ? new UsageError(`unknown option ${JSON.stringify(first)}${didYouMean(first.replace(/^-+/, ''), ['help', 'version'], (name) => `--${name}`)}`)
+        : new UsageError(`unknown command ${JSON.stringify(first)}${didYouMean(first, COMMANDS.map((c) => c.name))}`)
     }
-    const args = parseCommand(command, rest)
+    const args = parseCommand(command, rest, COMMANDS)
     if (args.values.help === true) {
       io.stdout.write(commandHelp(command))
       return EXIT_OK
     }
+    const store = command.store === 'first' ? args.positionals[0] : command.store === 'to' ? stringOption(args, 'to') : undefined
+    context = { command: command.name, store: store === undefined ? undefined : resolve(store), whenLocked: command.whenLocked, overwriteFlag: command.overwriteFlag }
     const result = await command.run(args, { io, progress: progressFor(io) })
     out.result(result.json, result.text)
     return result.exitCode ?? EXIT_OK
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`flowstore: ${err.message}\n`)
+      // One style for every usage error: "flowstore <command>: what is wrong", then where help is.
+      const prefix = err.command === undefined ? 'flowstore:' : `flowstore ${err.command}:`
+      const message = err.command === undefined ? err.message : err.message.replace(new RegExp(`^${err.command}: `), '')
+      io.stderr.write(`${prefix} ${message}\n`)
       io.stderr.write(err.command === undefined ? 'Run "flowstore --help" for the commands.\n' : `Run "flowstore ${err.command} --help" for its usage.\n`)
-      if (json) io.stdout.write(JSON.stringify({ ok: false, error: { code: 'USAGE', message: err.message } }) + '\n')
+      if (json) io.stdout.write(JSON.stringify({ ok: false, error: { code: 'USAGE', message } }) + '\n')
       return EXIT_USAGE
     }
-    const failure = describeFailure(err, io.env.FLOWSTORE_DEBUG === '1')
-    io.stderr.write(failure.lines.join('\n') + '\n')
-    if (json) io.stdout.write(JSON.stringify({ ok: false, error: { code: failure.code ?? null, message: failure.message } }) + '\n')
+    // LevelDB reporting damage, at open or while a command reads the store: FLOWSTORE_CORRUPT
+    // naming the damaged files, with the way to repair it.
+    let failure = !isFlowStoreError(err) && isLevelCorruption(err) ? levelCorruptionError(context.store, err) : err
+    if (context.store !== undefined) failure = await namingDamagedFiles(context.store, failure)
+    const described = describeFailure(failure, io.env.FLOWSTORE_DEBUG === '1', context)
+    io.stderr.write(described.lines.join('\n') + '\n')
+    if (json) io.stdout.write(JSON.stringify({ ok: false, error: { code: described.code ?? null, message: described.message } }) + '\n')
     return EXIT_FAILURE
   }
 }

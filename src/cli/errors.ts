@@ -20,12 +20,6 @@ export class UsageError extends Error {
   }
 }
 
-/** True for the TypeErrors util.parseArgs throws on an unknown option or a missing value. */
-export function isParseArgsError (err: unknown): err is Error & { code: string } {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')
-}
-
 /** What to print for a failure: lines for stderr, and the code for --json output. */
 export interface FailureReport {
   readonly code: string | undefined
@@ -33,37 +27,59 @@ export interface FailureReport {
   readonly lines: readonly string[]
 }
 
-export function describeFailure (err: unknown, debug: boolean): FailureReport {
-  const message = err instanceof Error ? err.message : String(err)
+/** What the failing command was about, for messages that fit it. */
+export interface FailureContext {
+  /** The command that was run. */
+  readonly command?: string | undefined
+  /** The store it opened (absolute path), when it names one. */
+  readonly store?: string | undefined
+  /** One line of advice for a store locked by another process. */
+  readonly whenLocked?: string | undefined
+  /** The command's flag that stands for the library's `{ overwrite: true }`. */
+  readonly overwriteFlag?: string | undefined
+}
+
+export function describeFailure (err: unknown, debug: boolean, context: FailureContext = {}): FailureReport {
   const code = isFlowStoreError(err) ? err.code : (err as { code?: unknown } | null)?.code
   const codeText = typeof code === 'string' ? code : undefined
+  const message = cliMessage(err, context)
   const lines = [`flowstore: ${message}${codeText === undefined ? '' : ` (${codeText})`}`]
-  lines.push(...adviceFor(err).map((line) => `  ${line}`))
+  lines.push(...adviceFor(err, message, context).map((line) => `  ${line}`))
   if (debug) {
     for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
       lines.push(depth === 0 ? (e.stack ?? String(e)) : `Caused by: ${e.stack ?? String(e)}`)
     }
-  } else if (err instanceof Error && err.cause instanceof Error && !isFlowStoreError(err, 'FLOWSTORE_LOCKED')) {
+  } else if (err instanceof Error && err.cause instanceof Error && !isFlowStoreError(err, 'FLOWSTORE_LOCKED') && !message.includes(err.cause.message)) {
     lines.push(`  cause: ${err.cause.message}`)
   }
   return { code: codeText, message, lines }
 }
 
-function adviceFor (err: unknown): string[] {
+/** The error's message as the command line says it: CLI flags instead of library options. */
+function cliMessage (err: unknown, context: FailureContext): string {
+  let message = err instanceof Error ? err.message : String(err)
   if (isFlowStoreError(err, 'FLOWSTORE_LOCKED')) {
-    return [
-      'Another process has this database open: most likely the application that owns the store.',
-      'A store has one owner at a time, so this command cannot open it while that process runs.',
-      'What to do: stop the application and run the command again, or take the backup from inside',
-      'the application (store.backup(), or its scheduled backups), which never stops it.'
-    ]
+    // One fact on this line; what to do follows, fitted to the command. The reason an owner
+    // could not be used (live-owner.ts) is part of the fact.
+    const notServed = /^Database .* is locked by another process, which does not serve it \(.*\)$/.test(message)
+    if (!notServed && context.store !== undefined) message = `Database ${context.store} is locked by another process`
+  }
+  if (context.overwriteFlag !== undefined) {
+    message = message.replace(/\bpass \{ overwrite: true \}/g, `add ${context.overwriteFlag}`).replace(/\{ overwrite: true \}/g, context.overwriteFlag)
+  }
+  return message
+}
+
+function adviceFor (err: unknown, message: string, context: FailureContext): string[] {
+  if (isFlowStoreError(err, 'FLOWSTORE_LOCKED')) {
+    return [context.whenLocked ?? 'Stop the process that has it open (most likely the application that owns the store), then run the command again.']
   }
   const report = (err as { report?: { imported?: unknown, unchanged?: unknown, skippedCount?: unknown } } | null)?.report
   if (isFlowStoreError(err, 'FLOWSTORE_IMPORT_FAILED') && report !== undefined) {
-    return [`Before it stopped: ${String(report.imported)} imported, ${String(report.unchanged)} unchanged, ${String(report.skippedCount)} skipped. Those imports are kept; fix the file and run the import again (it skips what is already stored).`]
+    return [`Before it stopped: ${String(report.imported)} imported, ${String(report.unchanged)} unchanged, ${String(report.skippedCount)} skipped. Fix the file and run the import again (flows already stored are not written again).`]
   }
-  if (isFlowStoreError(err, 'FLOWSTORE_TARGET_NOT_EMPTY')) {
-    return ['Restore into an empty or new directory, or add --overwrite to replace what is there.']
+  if (isFlowStoreError(err, 'FLOWSTORE_TARGET_NOT_EMPTY') && context.overwriteFlag !== undefined && !message.includes(context.overwriteFlag)) {
+    return [`Restore into an empty or new directory, or add ${context.overwriteFlag} to replace what is there.`]
   }
   if (isFlowStoreError(err, 'FLOWSTORE_BACKUP_CHAIN')) {
     return ['Pass a full backup first, then its changed-only backups in the order they were taken.']

@@ -84,12 +84,12 @@ async function sameDirectory (a: string, b: string): Promise<boolean> {
   return ra === rb
 }
 
-/** The plain "locked" failure, saying why the owner could not be used and how to allow it. */
+/**
+ * The plain "locked" failure, saying why the owner could not be used; how to allow it
+ * (store.serve()) is the command's advice (errors.ts), fitted to the command.
+ */
 function notServed (directory: string, locked: FlowStoreError, why: string): FlowStoreError {
-  return new FlowStoreError('FLOWSTORE_LOCKED',
-    `Database ${directory} is locked by another process, which does not serve it (${why}); ` +
-    'an application that calls store.serve() on its store lets backup, stats and export run through it while it keeps running',
-    { cause: locked })
+  return new FlowStoreError('FLOWSTORE_LOCKED', `Database ${directory} is locked by another process, which does not serve it (${why})`, { cause: locked })
 }
 
 /** A line for people: where the figures or the backup came from. */

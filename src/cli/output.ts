@@ -2,11 +2,15 @@
 // JSON object on stdout for scripts; errors and the progress line go to stderr so that
 // stdout stays parseable. Also the number formats used in human output.
 
+import type { ProgressOptions } from './progress.ts'
+
 /** The streams and environment a command runs with (the real process's, or a test's). */
 export interface Io {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean }
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean, columns?: number }
   readonly env: NodeJS.ProcessEnv
+  /** How the progress line draws (tests draw at once; the command line uses the defaults). */
+  readonly progress?: ProgressOptions
 }
 
 export class Output {

@@ -6,6 +6,7 @@
 
 import { FlowStoreError } from '../errors.ts'
 import { recordVersion } from '../layout.ts'
+import { isLevelCorruption, levelCorruptionError } from '../leveldb/corruption.ts'
 import { CommittedIds } from './level-batch.ts'
 import { loadState } from './level-load.ts'
 import { type Database, isDatabase, type OpenedLocation, openLocation } from './level-location.ts'
@@ -105,6 +106,10 @@ export class LevelEngine implements Engine {
         for (const change of batch) changes.push(change)
       }
       return { version: snapshot.version, changes }
+    } catch (err) {
+      // A damaged table block met while reading the change record.
+      if (isLevelCorruption(err)) throw levelCorruptionError(this.directory, err)
+      throw err
     } finally {
       await snapshot.close()
     }

@@ -47,7 +47,8 @@ export interface ImportOptions {
    */
   batchSize?: number
   /**
-   * At most this many skipped records are listed in the report (all are counted).
+   * At most this many skipped records, and this many duplicates, are listed in the report
+   * (all are counted).
    * @default 100
    */
   maxSkippedListed?: number
@@ -68,14 +69,33 @@ export interface SkippedRecord {
   readonly reason: string
 }
 
+/**
+ * A record replaced by a later record with the same id: the last one is kept, as the legacy
+ * loader's `JSON.parse` did (for an object with a repeated key).
+ */
+export interface DuplicateRecord {
+  /** The replaced record's key, for an object keyed by id. */
+  readonly key?: string
+  /** The replaced record's position (from 0), for an array. */
+  readonly index?: number
+  /** The replaced record's line (from 1), for JSON Lines. */
+  readonly line?: number
+  readonly id: string
+  /** Where the record that replaced it is, e.g. `record [7]`. */
+  readonly replacedBy: string
+}
+
 /** What `importLegacyJson()` returns (and what a failed import's error carries as `report`). */
 export interface ImportReport {
   /** The file (absolute path). */
   readonly file: string
   readonly format: LegacyFormat
-  /** Records read: imported + unchanged + skipped. */
+  /** Records read: imported + unchanged + skipped, plus duplicates replaced before they were written. */
   readonly total: number
-  /** Flows written (new, or different from the stored flow). */
+  /**
+   * Flows written (new, or different from the stored flow). A record replaced by a later one
+   * with the same id after its batch was written counts here too (and the later one is written).
+   */
   readonly imported: number
   /** Flows already stored with the same value: not written again. */
   readonly unchanged: number
@@ -83,6 +103,10 @@ export interface ImportReport {
   readonly skippedCount: number
   /** The first skipped records (see `maxSkippedListed`), with the reason. */
   readonly skipped: readonly SkippedRecord[]
+  /** Records replaced by a later record with the same id (the last one is kept), counting those not listed. */
+  readonly duplicateCount: number
+  /** The first of them (see `maxSkippedListed`). */
+  readonly duplicates: readonly DuplicateRecord[]
   /** The store version after the import. */
   readonly version: number
   readonly durationMs: number
@@ -108,9 +132,11 @@ type Place = { key: string } | { index: number } | { line: number }
 /**
  * Imports the flows of a legacy flows.json file into `store`. Streams the file; writes in
  * batches of `batchSize`, each awaited. A record that is not a flow object, has no usable id
- * (or, in an object keyed by id, an id different from its key), repeats an id seen earlier in
- * the file (the first one is kept), or holds a value the store refuses, is skipped with the
- * reason; so is a JSON Lines line that is not valid JSON. A syntax error in a JSON object or
+ * (or, in an object keyed by id, an id different from its key), or holds a value the store
+ * refuses, is skipped with the reason; so is a JSON Lines line that is not valid JSON. An id
+ * that appears again later in the file: the last importable record with it is kept (as the
+ * legacy loader's JSON.parse kept the last of repeated keys), and the replaced ones are
+ * reported as duplicates. A syntax error in a JSON object or
  * array file stops the import with FLOWSTORE_IMPORT_FAILED (a LegacyImportError whose
  * `report` tells what was imported before it; those flows stay imported). The text is
  * parsed in 16 KiB slices, and records that end in the slice holding the error are not
@@ -173,16 +199,18 @@ class Importer<F extends FlowShape> {
   unchanged = 0
   skippedCount = 0
   readonly skipped: SkippedRecord[] = []
+  duplicateCount = 0
+  readonly duplicates: DuplicateRecord[] = []
   readonly #store: FlowStore<F>
   readonly #file: string
   readonly #options: ResolvedImportOptions
   readonly #started = performance.now()
-  /** Ids met so far in the file: a repeated id is skipped, which keeps a rerun a no-op. */
-  readonly #seen = new Set<string>()
+  /** Ids met so far in the file, with where their latest record is: a later one replaces it. */
+  readonly #seen = new Map<string, Place>()
   /** Only for the value check and the "unchanged" comparison: the store applies its own limits. */
   readonly #codec = new FlowCodec({ maxFlowBytes: Number.MAX_SAFE_INTEGER, maxIdBytes: Number.MAX_SAFE_INTEGER })
-  /** Flows checked and waiting to be saved in the next batch. */
-  #pending: Array<[Place, Flow]> = []
+  /** Flows checked and waiting to be saved in the next batch, by id. */
+  #pending = new Map<string, [Place, Flow]>()
   /** Flows saved whose batch has not committed yet. */
   #unflushed = 0
 
@@ -201,6 +229,8 @@ class Importer<F extends FlowShape> {
       unchanged: this.unchanged,
       skippedCount: this.skippedCount,
       skipped: [...this.skipped],
+      duplicateCount: this.duplicateCount,
+      duplicates: [...this.duplicates],
       version: this.#store.version,
       durationMs: performance.now() - this.#started
     }
@@ -212,9 +242,9 @@ class Importer<F extends FlowShape> {
 
   /** Saves the flows accepted since the last batch, as one batch, and waits for the commit. */
   async commit (): Promise<void> {
-    if (this.#pending.length === 0) return
-    const batch = this.#pending
-    this.#pending = []
+    if (this.#pending.size === 0) return
+    const batch = [...this.#pending.values()]
+    this.#pending = new Map()
     let saved = batch.length
     try {
       this.#store.saveMany(batch.map(([, flow]) => flow as unknown as F))
@@ -327,17 +357,22 @@ class Importer<F extends FlowShape> {
     const flow = this.#flowOf(place, value)
     if (flow !== undefined) {
       try {
-        // A new id is checked by the store when its batch is saved; a stored one is encoded
-        // here to tell whether anything changed.
+        const earlier = this.#seen.get(flow.id)
+        // A new id is checked by the store when its batch is saved; a stored one, or one that
+        // replaces an earlier record, is encoded here: to tell whether anything changed, and
+        // so that a refused later record does not replace an importable one.
         const stored = this.#store.lazy(flow.id)
-        if (stored !== undefined && sameBytes(this.#codec.encode(flow).record, stored.bytes)) this.unchanged++
-        else this.#pending.push([place, flow])
+        const encoded = stored !== undefined || earlier !== undefined ? this.#codec.encode(flow).record : undefined
+        if (earlier !== undefined) this.#replace(earlier, place, flow.id)
+        this.#seen.set(flow.id, place)
+        if (stored !== undefined && encoded !== undefined && sameBytes(encoded, stored.bytes)) this.unchanged++
+        else this.#pending.set(flow.id, [place, flow])
       } catch (err) {
         if (!isFlowStoreError(err, 'FLOWSTORE_INVALID_FLOW')) throw err
         this.#skip(place, flow.id, err.message)
       }
     }
-    if (this.#pending.length >= this.#options.batchSize) await this.commit()
+    if (this.#pending.size >= this.#options.batchSize) await this.commit()
     if (this.total % this.#options.batchSize === 0) this.progress()
   }
 
@@ -363,12 +398,14 @@ class Importer<F extends FlowShape> {
       this.#skip(place, undefined, id === undefined ? 'it has no id' : `its id must be a non-empty string, got ${describe(id)}`)
       return undefined
     }
-    if (this.#seen.has(id)) {
-      this.#skip(place, id, `the id ${JSON.stringify(id)} appeared earlier in the file; the first record with it was kept`)
-      return undefined
-    }
-    this.#seen.add(id)
     return value as Flow
+  }
+
+  /** The record at `earlier` is replaced by the one at `later` (same id): drop it if not written yet, and report it. */
+  #replace (earlier: Place, later: Place, id: string): void {
+    if (this.#pending.get(id)?.[0] === earlier) this.#pending.delete(id)
+    this.duplicateCount++
+    if (this.duplicates.length < this.#options.maxSkippedListed) this.duplicates.push({ ...earlier, id, replacedBy: describePlace(later) })
   }
 
   #skip (place: Place, id: string | undefined, reason: string): void {
@@ -414,6 +451,11 @@ async function sniffFormat (file: string, size: number): Promise<LegacyFormat> {
   }
   if (typeof (first as { id?: unknown }).id === 'string') return 'jsonl'
   return newline !== -1 && text.slice(newline + 1).trim().length > 0 ? 'jsonl' : 'object'
+}
+
+/** Where a record is, for people: `key "a"`, `record [7]` or `line 12`. */
+export function describePlace (place: { key?: string, index?: number, line?: number }): string {
+  return place.key !== undefined ? `key ${JSON.stringify(place.key)}` : place.index !== undefined ? `record [${place.index}]` : `line ${String(place.line)}`
 }
 
 function sameBytes (record: Uint8Array, bytes: Uint8Array): boolean {

@@ -4,7 +4,7 @@
 // is damaged and what to do: `flowstore repair`, which works on a copy.
 
 import { FlowStoreError } from '../errors.ts'
-import type { FileProblem } from './leveldb-files.ts'
+import { type FileProblem, inspectDatabaseFiles } from './leveldb-files.ts'
 
 /** True when `err` (or an error in its cause chain) is LevelDB reporting corruption. */
 export function isLevelCorruption (err: unknown): boolean {
@@ -34,8 +34,29 @@ export function corruptFilesError (directory: string, problems: readonly FilePro
   return new FlowStoreError('FLOWSTORE_CORRUPT', `Database ${directory} is damaged: ${listed}${more}. It was not opened, and nothing in it was changed. ${advice(directory)}`)
 }
 
-/** LevelDB reported corruption while opening or reading the database. */
-export function levelCorruptionError (directory: string | undefined, err: unknown): FlowStoreError {
+/**
+ * LevelDB reported corruption while opening or reading the database; `problems` (from
+ * inspectDatabaseFiles with checksums) name the damaged files, which LevelDB's report does not.
+ */
+export function levelCorruptionError (directory: string | undefined, err: unknown, problems: readonly FileProblem[] = []): FlowStoreError {
   const where = directory === undefined ? 'The database' : `Database ${directory}`
-  return new FlowStoreError('FLOWSTORE_CORRUPT', `${where} is damaged: LevelDB reports "${levelMessage(err)}". ${advice(directory)}`, { cause: err })
+  const files = problems.length === 0 ? '' : ` (${problems.slice(0, 3).map((p) => `${p.file} ${p.what}`).join('; ')}${problems.length > 3 ? `; and ${problems.length - 3} more problem(s)` : ''})`
+  return new FlowStoreError('FLOWSTORE_CORRUPT', `${where} is damaged: LevelDB reports "${levelMessage(err)}"${files}. ${advice(directory)}`, { cause: err })
+}
+
+/**
+ * The same FLOWSTORE_CORRUPT for LevelDB's report, naming the damaged files: found by
+ * checking every block's checksum, which is safe while the database is open. `err` is
+ * returned unchanged when it is not LevelDB's report or no damaged file is found.
+ */
+export async function namingDamagedFiles (directory: string, err: unknown): Promise<unknown> {
+  if (!isLevelCorruption(err)) return err
+  let problems: readonly FileProblem[]
+  try {
+    problems = (await inspectDatabaseFiles(directory, { checksums: true })).problems
+  } catch {
+    return err
+  }
+  if (problems.length === 0) return err
+  return levelCorruptionError(directory, (err as { code?: unknown }).code === 'LEVEL_CORRUPTION' ? err : (err as { cause?: unknown }).cause ?? err, problems)
 }

@@ -50,6 +50,11 @@ export interface InspectOptions {
    * @default false
    */
   readonly checksums?: boolean
+  /**
+   * With `checksums`: called before the first table file and after each one, with the files
+   * and bytes verified so far and in all (the sizes the manifest lists).
+   */
+  readonly onTable?: (progress: { readonly files: number, readonly totalFiles: number, readonly bytes: number, readonly totalBytes: number }) => void
 }
 
 const MANIFEST_NAME = /^MANIFEST-(\d+)$/
@@ -223,6 +228,12 @@ async function inspectOnce (directory: string, options: InspectOptions, final: b
   // Listed after the manifest was read: a table it lists was written before it was listed.
   const listing = classify(await readdir(directory))
   let verifiedBytes = 0
+  let files = 0
+  let bytes = 0
+  let totalBytes = 0
+  for (const size of manifest.tables.values()) totalBytes += size
+  const report = options.checksums === true ? options.onTable : undefined
+  report?.({ files, totalFiles: manifest.tables.size, bytes, totalBytes })
   for (const [number, size] of manifest.tables) {
     const name = listing.tables.get(number)
     let problem: string | undefined
@@ -236,6 +247,9 @@ async function inspectOnce (directory: string, options: InspectOptions, final: b
     }
     if (problem !== undefined) problems.push({ file: name ?? `${pad6(number)}.ldb`, what: problem })
     else if (options.checksums === true) verifiedBytes += size
+    files++
+    bytes += size
+    report?.({ files, totalFiles: manifest.tables.size, bytes, totalBytes })
   }
 
   const replayed = listing.logs.filter((n) => n >= manifest.logNumber || n === manifest.prevLogNumber).sort((a, b) => a - b)

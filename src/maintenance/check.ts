@@ -64,12 +64,31 @@ export interface CheckReport {
   readonly durationMs: number
 }
 
+/** How far a check (or a repair) has come: the step it is in, and how far into it. */
+export interface MaintenanceProgress {
+  /**
+   * `'checksums'` (every block of every table file) and `'values'` (every entry read) for a
+   * check; a repair adds `'copy'`, `'analyse'` and `'rebuild'`, and checks its copies too.
+   */
+  readonly step: 'checksums' | 'values' | 'copy' | 'analyse' | 'rebuild'
+  /** Done so far in this step: table files for 'checksums' and files for 'copy'; entries for 'values' and 'analyse'; flows for 'rebuild'. */
+  readonly done: number
+  /** How many in all, when known. */
+  readonly total: number | undefined
+  /** Bytes done so far (file bytes; for 'values' and 'analyse', LevelDB's estimate of the table bytes read). */
+  readonly bytes: number
+  /** Bytes in all, when known. */
+  readonly totalBytes: number | undefined
+}
+
 export interface CheckOptions {
   /**
    * How many problems to list (all are counted).
    * @default 1000
    */
   readonly maxProblems?: number
+  /** Called as the check goes (at most every 1,000 entries, and after each table file). */
+  readonly onProgress?: (progress: MaintenanceProgress) => void
 }
 
 interface Entry {
@@ -108,12 +127,16 @@ export async function checkHeldDirectory (directory: string, options: CheckOptio
   let version: number | undefined
   let valuesChecked = false
   const notes: string[] = []
-  const inspection = await inspectDatabaseFiles(directory, { checksums: true })
+  const onProgress = options.onProgress
+  const inspection = await inspectDatabaseFiles(directory, {
+    checksums: true,
+    onTable: onProgress === undefined ? undefined : (p) => { onProgress({ step: 'checksums', done: p.files, total: p.totalFiles, bytes: p.bytes, totalBytes: p.totalBytes }) }
+  })
   const files = { tables: inspection.tables, logs: inspection.logs, verifiedBytes: inspection.verifiedBytes }
   notes.push(...inspection.notes)
   for (const problem of inspection.problems) add({ kind: 'file', file: problem.file, message: `${problem.file} ${problem.what}` })
   if (inspection.problems.length === 0) {
-    const result = await checkEntries(directory, add, notes)
+    const result = await checkEntries(directory, add, notes, onProgress)
     valuesChecked = result.complete
     version = result.version
     counts = result.counts
@@ -131,6 +154,23 @@ export async function checkHeldDirectory (directory: string, options: CheckOptio
     version,
     files,
     durationMs: performance.now() - started
+  }
+}
+
+/**
+ * An afterBatch hook for scanDatabase that reports entries read so far, with LevelDB's
+ * estimate of the table bytes up to the last key read against all of them (for an ETA).
+ * Call it when the scan starts.
+ */
+export function entriesProgress (db: ClassicLevel<string, Uint8Array>, step: 'values' | 'analyse', onProgress: (progress: MaintenanceProgress) => void): (lastKey: string, entries: number) => Promise<void> {
+  let totalBytes: number | undefined
+  // Reported at once (nothing read yet), so that the step's rate and ETA count from its start.
+  onProgress({ step, done: 0, total: undefined, bytes: 0, totalBytes: undefined })
+  return async (lastKey, entries) => {
+    // Every key of the layout is ASCII, between these two.
+    totalBytes ??= await db.approximateSize('\u0000', '\uffff')
+    const bytes = Math.min(totalBytes, await db.approximateSize('\u0000', lastKey))
+    onProgress({ step, done: entries, total: undefined, bytes, totalBytes: totalBytes > 0 ? totalBytes : undefined })
   }
 }
 
@@ -155,7 +195,7 @@ interface EntriesResult {
   readonly counts: { flows: number, tombstones: number, changes: number }
 }
 
-async function checkEntries (directory: string, add: (problem: CheckProblem) => void, notes: string[]): Promise<EntriesResult> {
+async function checkEntries (directory: string, add: (problem: CheckProblem) => void, notes: string[], onProgress: CheckOptions['onProgress']): Promise<EntriesResult> {
   const codec = new FlowCodec({ maxFlowBytes: Number.MAX_SAFE_INTEGER, maxIdBytes: Number.MAX_SAFE_INTEGER })
   const changes = new Map<string, Entry[]>()
   // A flow's header version, or undefined when its header is damaged (it is undecodable).
@@ -196,7 +236,7 @@ async function checkEntries (directory: string, add: (problem: CheckProblem) => 
       other () {
         others++
       }
-    })
+    }, { afterBatch: onProgress === undefined ? undefined : entriesProgress(db, 'values', onProgress) })
   } catch (err) {
     if (isFlowStoreError(err)) throw err
     complete = false

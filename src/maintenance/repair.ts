@@ -19,7 +19,7 @@
 //      the original is kept next to it as `<dir>.before-repair-<timestamp>`.
 
 import { randomBytes, randomUUID } from 'node:crypto'
-import { constants, copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { constants, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { syncDirectory } from '../backup/format.ts'
@@ -30,7 +30,7 @@ import {
   CHANGE_DELETED, CHANGE_SAVED, changeKey, decodeVersion, encodeVersion, FLOW_RANGE, flowKey, FORMAT_KEY, LAYOUT_VERSION,
   MAX_VERSION, recordVersion, STORE_ID_KEY, tombstoneKey, VERSION_KEY, writeVersion
 } from '../layout.ts'
-import { type CheckReport, checkHeldDirectory, requireDatabase } from './check.ts'
+import { type CheckReport, checkHeldDirectory, entriesProgress, type MaintenanceProgress, requireDatabase } from './check.ts'
 import { isLevelDbFile } from '../leveldb/leveldb-files.ts'
 import { encodeLog, salvageLog, scanLogFile } from '../leveldb/leveldb-log.ts'
 import { encodeTable, salvageTable, verifyTable } from '../leveldb/leveldb-table.ts'
@@ -43,6 +43,12 @@ export interface RepairOptions {
    * @default false
    */
   readonly force?: boolean
+  /**
+   * Called as the repair goes: copying the files aside ('copy'), checking the copy
+   * ('checksums', 'values'), reading what LevelDB's repair kept ('analyse'), writing the new
+   * store ('rebuild'), and checking it ('checksums', 'values' again).
+   */
+  readonly onProgress?: (progress: MaintenanceProgress) => void
 }
 
 export interface LostFlow {
@@ -102,9 +108,10 @@ export async function repairStore (location: string, options: RepairOptions = {}
   const work = join(parent, `.${basename(directory)}.repair-${suffix}`)
   const rebuilt = join(parent, `.${basename(directory)}.repaired-${suffix}`)
   try {
-    await copyDatabase(directory, work)
+    const onProgress = options.onProgress
+    await copyDatabase(directory, work, onProgress)
     // Checked on the copy, so that the original is never opened; reported as the original's.
-    const found = { ...await checkHeldDirectory(work), directory }
+    const found = { ...await checkHeldDirectory(work, { onProgress }), directory }
     if (found.ok && options.force !== true) {
       return {
         directory, repaired: false, original: undefined, found, recovered: [], reverted: [], lost: [], dropped: [],
@@ -122,9 +129,9 @@ export async function repairStore (location: string, options: RepairOptions = {}
     } catch (cause) {
       throw repairFailed(directory, 'LevelDB\'s repair failed on the copy', cause)
     }
-    const plan = await analyse(work, evidence)
-    await rebuild(work, rebuilt, plan)
-    const after = await checkHeldDirectory(rebuilt)
+    const plan = await analyse(work, evidence, onProgress)
+    await rebuild(work, rebuilt, plan, onProgress)
+    const after = await checkHeldDirectory(rebuilt, { onProgress })
     if (!after.ok) {
       throw repairFailed(directory, `the rebuilt store does not pass its check (${after.problems.slice(0, 3).map((p) => p.message).join('; ')})`)
     }
@@ -166,11 +173,17 @@ function repairFailed (directory: string, what: string, cause?: unknown): FlowSt
 }
 
 /** Copies LevelDB's data files (not its lock or info logs) into a new owner-only directory. */
-async function copyDatabase (from: string, to: string): Promise<void> {
+async function copyDatabase (from: string, to: string, onProgress: RepairOptions['onProgress']): Promise<void> {
   await mkdir(to, { mode: 0o700 })
-  for (const name of await readdir(from)) {
-    if (!isLevelDbFile(name) || name === 'LOCK' || name === 'LOG' || name === 'LOG.old') continue
+  const names = (await readdir(from)).filter((name) => isLevelDbFile(name) && name !== 'LOCK' && name !== 'LOG' && name !== 'LOG.old')
+  const sizes = onProgress === undefined ? [] : await Promise.all(names.map(async (name) => (await stat(join(from, name))).size))
+  const totalBytes = sizes.reduce((sum, size) => sum + size, 0)
+  let bytes = 0
+  onProgress?.({ step: 'copy', done: 0, total: names.length, bytes, totalBytes })
+  for (const [i, name] of names.entries()) {
     await copyFile(join(from, name), join(to, name), constants.COPYFILE_FICLONE)
+    bytes += sizes[i] ?? 0
+    onProgress?.({ step: 'copy', done: i + 1, total: names.length, bytes, totalBytes })
   }
 }
 
@@ -270,7 +283,7 @@ interface Plan {
 const isVersion = (v: number | undefined): v is number => v !== undefined && Number.isSafeInteger(v) && v >= 1 && v <= MAX_VERSION
 
 /** Pass 1: reads what LevelDB's repair salvaged and decides what the new store holds. */
-async function analyse (directory: string, evidence: Evidence): Promise<Plan> {
+async function analyse (directory: string, evidence: Evidence, onProgress: RepairOptions['onProgress']): Promise<Plan> {
   const codec = new FlowCodec({ maxFlowBytes: Number.MAX_SAFE_INTEGER, maxIdBytes: Number.MAX_SAFE_INTEGER })
   const saves = new Map<string, number>() // newest saved change-record version per id
   const deletes = new Map<string, number>() // newest deleted change-record version per id
@@ -307,7 +320,7 @@ async function analyse (directory: string, evidence: Evidence): Promise<Plan> {
         if (key === VERSION_KEY) storeVersion = decodeVersion(value) ?? 0
       },
       other: noop
-    })
+    }, { afterBatch: onProgress === undefined ? undefined : entriesProgress(db, 'analyse', onProgress) })
   } catch (err) {
     throw new Error(`reading the copy after LevelDB's repair failed (${(err as Error).message})`, { cause: err })
   } finally {
@@ -367,7 +380,7 @@ async function analyse (directory: string, evidence: Evidence): Promise<Plan> {
 type Operation = { type: 'put', key: string, value: Uint8Array } | { type: 'del', key: string }
 
 /** Pass 2: writes the new store from the repaired copy and the plan. */
-async function rebuild (from: string, to: string, plan: Plan): Promise<void> {
+async function rebuild (from: string, to: string, plan: Plan, onProgress: RepairOptions['onProgress']): Promise<void> {
   await mkdir(to, { mode: 0o700 })
   const source = new ClassicLevel<string, Uint8Array>(from, { createIfMissing: false })
   const target = new ClassicLevel<string, Uint8Array>(to, { errorIfExists: true, keyEncoding: 'utf8', valueEncoding: 'view' })
@@ -376,6 +389,9 @@ async function rebuild (from: string, to: string, plan: Plan): Promise<void> {
     await source.open()
     await target.open()
     let ops: Operation[] = []
+    let flows = 0
+    let bytes = 0
+    onProgress?.({ step: 'rebuild', done: 0, total: plan.kept.size, bytes, totalBytes: undefined })
     const flush = async (): Promise<void> => {
       if (ops.length === 0) return
       const batch = ops
@@ -389,12 +405,20 @@ async function rebuild (from: string, to: string, plan: Plan): Promise<void> {
         if (version === undefined) return
         const copy = record.slice()
         writeVersion(copy, 1, version)
+        flows++
+        bytes += copy.length
         ops.push({ type: 'put', key: flowKey(id), value: copy }, { type: 'put', key: changeKey(version, id), value: CHANGE_SAVED })
       },
       tombstone: noop,
       meta: noop,
       other: noop
-    }, { ...FLOW_RANGE, afterBatch: async () => { if (ops.length >= BATCH_OPS) await flush() } })
+    }, {
+      ...FLOW_RANGE,
+      afterBatch: async () => {
+        if (ops.length >= BATCH_OPS) await flush()
+        onProgress?.({ step: 'rebuild', done: flows, total: plan.kept.size, bytes, totalBytes: undefined })
+      }
+    })
     for (const [id, version] of plan.tombstones) {
       ops.push({ type: 'put', key: tombstoneKey(id), value: encodeVersion(version) }, { type: 'put', key: changeKey(version, id), value: CHANGE_DELETED })
       if (ops.length >= BATCH_OPS) await flush()

@@ -27,8 +27,11 @@ interface NextvIterator {
 export interface ScanOptions {
   readonly gte?: string
   readonly lt?: string
-  /** Awaited after each batch of entries was handled (to write, with backpressure). */
-  readonly afterBatch?: () => Promise<void>
+  /**
+   * Awaited after each batch of entries was handled (to write, with backpressure; to report
+   * progress: `entries` read so far, up to `lastKey`).
+   */
+  readonly afterBatch?: (lastKey: string, entries: number) => Promise<void>
 }
 
 /** Reads every entry of `db` (or those from `gte`, before `lt`) in key order. */
@@ -40,12 +43,18 @@ export async function scanDatabase (db: Database, handler: ScanHandler, range: S
     valueEncoding: 'view',
     highWaterMarkBytes: SCAN_HIGH_WATER_MARK_BYTES
   } as never) as unknown as NextvIterator
+  let read = 0
   try {
     for (;;) {
       const entries = await iterator.nextv(SCAN_BATCH)
       if (entries.length === 0) break
-      for (const [keyBytes, value] of entries) route(keyString(keyBytes, 0), value, handler)
-      await range.afterBatch?.()
+      let key = ''
+      for (const [keyBytes, value] of entries) {
+        key = keyString(keyBytes, 0)
+        route(key, value, handler)
+      }
+      read += entries.length
+      await range.afterBatch?.(key, read)
     }
   } finally {
     await iterator.close()

@@ -1,4 +1,4 @@
-// FlowService: the service layer of the seed (its `flows` property and force_refresh), over
+// FlowService: the legacy system's service layer (its `flows` property and force_refresh), over
 // a store in this process or over a store another process owns and serves.
 //
 //   new FlowService(store)              over a local FlowStore: `flows` IS `store.flows`, no
@@ -221,7 +221,7 @@ export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable 
   }
 
   /**
-   * The seed's force_refresh: resolves once `flows` shows everything committed before the
+   * The legacy force_refresh: resolves once `flows` shows everything committed before the
    * call (a version check, then only the changes). Over a local store there is nothing to do.
    * Over a remote store whose owner is gone, tries to reconnect at once; rejects with
    * FLOWSTORE_DISCONNECTED if no owner answers.

@@ -83,6 +83,8 @@ export interface OwnerStats {
   readonly pending: number
   readonly batches: number
   readonly directory: string | undefined
+  /** The store's identity (`store.storeId`); undefined from an owner that does not report it. */
+  readonly storeId?: string | undefined
   readonly pid: number
   readonly socket: string
   /** Connections open right now (this one included). */
@@ -263,10 +265,11 @@ export function parseAck (result: unknown): AckResult {
 
 export function parseOwnerStats (result: unknown): OwnerStats {
   if (!isPlainObject(result)) fail('stats: bad result')
-  const { version, size, pending, batches, directory, pid, socket, clients } = result
+  const { version, size, pending, batches, directory, storeId, pid, socket, clients } = result
   if (!isVersion(version) || !isVersion(size) || !isVersion(pending) || !isVersion(batches) || !isVersion(pid) || !isVersion(clients) ||
-    typeof socket !== 'string' || (directory !== undefined && directory !== null && typeof directory !== 'string')) {
+    typeof socket !== 'string' || (directory !== undefined && directory !== null && typeof directory !== 'string') ||
+    (storeId !== undefined && storeId !== null && (typeof storeId !== 'string' || storeId.length > MAX_TEXT_CHARS))) {
     fail('stats: bad result')
   }
-  return { version, size, pending, batches, directory: directory ?? undefined, pid, socket, clients }
+  return { version, size, pending, batches, directory: directory ?? undefined, storeId: storeId ?? undefined, pid, socket, clients }
 }

@@ -162,6 +162,7 @@ export class Session {
           pending: store.pending,
           batches: store.batches,
           directory: store.directory,
+          storeId: store.storeId,
           pid: process.pid,
           socket: owner.path,
           clients: owner.sessions.size

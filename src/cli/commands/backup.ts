@@ -8,6 +8,7 @@ import { backupToDirectory, type BackupInfo } from '../../index.ts'
 import { OwnerClient } from '../../service/owner-client.ts'
 import { type Command, expectPositionals, stringOption } from '../command.ts'
 import { isDirectory } from '../database.ts'
+import { expectedRecords } from '../backup-total.ts'
 import { UsageError } from '../errors.ts'
 import { openOrReachOwner, ownerNote } from '../live-owner.ts'
 import { formatBytes, formatCount, formatDuration } from '../output.ts'
@@ -35,6 +36,9 @@ export const backupCommand: Command = {
     since: { type: 'string', value: '<backup|version>', help: 'file target only: changed-only since this backup file or store version' },
     full: { type: 'boolean', help: 'directory target: take a full backup even if a changed-only one could be taken' }
   },
+  store: 'first',
+  whenLocked: 'Let that process serve the store (store.serve()) and backup runs through it while it keeps running; or back up inside it (store.backup()), or stop it and run backup again.',
+  overwriteFlag: '--force',
   examples: [
     'flowstore backup ./data/flows-db ./backups/',
     'flowstore backup ./data/flows-db ./backups --full',
@@ -67,9 +71,10 @@ export const backupCommand: Command = {
       note = [`  taken ${ownerNote(reached.stats)}`]
     } else {
       const store = reached.store
+      const total = await expectedRecords(store, { toDirectory, destination, since, full })
       const line = progress('backup')
       try {
-        const onProgress = (p: { records: number, total: number | undefined, bytes: number }): void => { line.update(p) }
+        const onProgress = (p: { records: number, bytes: number }): void => { line.update({ ...p, total: total !== undefined && p.records <= total ? total : undefined }) }
         info = toDirectory
           ? await backupToDirectory(store, destination, { full, onProgress })
           : await store.backup(destination, { since, onProgress })

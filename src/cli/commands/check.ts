@@ -6,6 +6,7 @@ import { checkStore } from '../../maintenance/check.ts'
 import { type Command, expectPositionals } from '../command.ts'
 import { EXIT_FAILURE, EXIT_OK } from '../errors.ts'
 import { formatBytes, formatCount, formatDuration } from '../output.ts'
+import { StepProgress } from '../progress.ts'
 
 /** Problems printed in text output; --json lists up to 1000. */
 const SHOWN = 50
@@ -22,13 +23,21 @@ export const checkCommand: Command = {
     'found; "flowstore repair" then recovers what can be recovered.'
   ],
   options: {},
+  store: 'first',
+  whenLocked: 'check needs the store to itself: stop the process that has it open (or close its store), then run check again.',
   examples: [
     'flowstore check ./data/flows-db',
     'flowstore check ./data/flows-db --json'
   ],
-  async run (args) {
+  async run (args, { progress }) {
     const [db] = expectPositionals(this, args, 1, 1, '<db>')
-    const report = await checkStore(db!)
+    const steps = new StepProgress(progress, 'check')
+    let report
+    try {
+      report = await checkStore(db!, { onProgress: (p) => { steps.update(p) } })
+    } finally {
+      steps.done()
+    }
     const text: string[] = []
     const summary = `${formatCount(report.flows)} flow(s), ${formatCount(report.tombstones)} tombstone(s), version ${report.version ?? 0}; ` +
       `${report.files.tables} table file(s) (${formatBytes(report.files.verifiedBytes)}) verified in ${formatDuration(report.durationMs)}`
@@ -42,6 +51,8 @@ export const checkCommand: Command = {
       text.push(`     Run "flowstore repair ${db!}" to recover what can be recovered (it keeps the original).`)
     }
     for (const note of report.notes) text.push(`     note: ${note}`)
-    return { json: report, text, exitCode: report.ok ? EXIT_OK : EXIT_FAILURE }
+    // `db`, as every command's --json names the store.
+    const { directory, ok, ...rest } = report
+    return { json: { ok, db: directory, ...rest }, text, exitCode: ok ? EXIT_OK : EXIT_FAILURE }
   }
 }

@@ -24,6 +24,8 @@ export const exportCommand: Command = {
   options: {
     pretty: { type: 'boolean', help: 'indent the JSON (two spaces), as the legacy repository did' }
   },
+  store: 'first',
+  whenLocked: 'Let that process serve the store (store.serve()) and export runs through it while it keeps running; or stop it and run export again.',
   examples: [
     'flowstore export ./data/flows-db ./flows.json',
     'flowstore export ./data/flows-db ./flows.json --pretty'

@@ -22,6 +22,9 @@ export const restoreCommand: Command = {
     to: { type: 'string', value: '<db>', help: 'the store directory to restore into (required)' },
     overwrite: { type: 'boolean', help: 'replace what is at <db> (it must not be open in another process)' }
   },
+  store: 'to',
+  whenLocked: 'restore replaces that store: stop the process that has it open, then run restore again.',
+  overwriteFlag: '--overwrite',
   examples: [
     'flowstore restore ./backups --to ./restored-db',
     'flowstore restore ./full.fsbk ./changes-1.fsbk ./changes-2.fsbk --to ./restored-db',
@@ -47,7 +50,7 @@ export const restoreCommand: Command = {
       line.done()
     }
     return {
-      json: { ok: true, ...info },
+      json: { ok: true, ...withDb(info) },
       text: [
         `restored store version ${info.version} (${formatCount(info.flows)} flow(s)) into ${info.location}`,
         `  from ${info.files.length} backup(s) in ${formatDuration(info.durationMs)}:`,
@@ -55,4 +58,9 @@ export const restoreCommand: Command = {
       ]
     }
   }
+}
+
+/** The result with the store named `db`, as in every command's --json. */
+function withDb ({ location, ...rest }: RestoreInfo): object {
+  return { db: location, ...rest }
 }

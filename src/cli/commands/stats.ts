@@ -4,7 +4,7 @@
 
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { listBackups } from '../../index.ts'
+import { type BackupEntry, listBackups } from '../../index.ts'
 import { OwnerClient } from '../../service/owner-client.ts'
 import { type Command, expectPositionals, stringOption } from '../command.ts'
 import { openOrReachOwner } from '../live-owner.ts'
@@ -17,15 +17,19 @@ export const statsCommand: Command = {
   description: [
     'Reports for the store at <db> (it must exist) the number of flows, their encoded size, the',
     'size of the database on disk, the store version, the deletions it remembers (tombstones,',
-    'for changed-only backups) and, with --backups <dir>, the newest backup in that directory.',
+    'for changed-only backups) and, with --backups <dir>, the newest backup of this store in',
+    'that directory (a backup directory may also hold backups of other stores: a restored or',
+    'repaired store has a new identity).',
     '',
     'A live store works too: when the application that owns <db> serves it (store.serve()),',
     'the figures come from it while it keeps running (the encoded size and the tombstones are',
     'not counted then: null in --json).'
   ],
   options: {
-    backups: { type: 'string', value: '<dir>', help: 'a backup directory: report its newest backup' }
+    backups: { type: 'string', value: '<dir>', help: 'a backup directory: report the newest backup of this store in it' }
   },
+  store: 'first',
+  whenLocked: 'Let that process serve the store (store.serve()) and stats asks it while it keeps running; or stop it and run stats again.',
   examples: [
     'flowstore stats ./data/flows-db',
     'flowstore stats ./data/flows-db --backups ./backups --json'
@@ -34,13 +38,14 @@ export const statsCommand: Command = {
     const [db] = expectPositionals(this, args, 1, 1, '<db>')
     const backups = stringOption(args, 'backups')
     const reached = await openOrReachOwner(db!, { connect: async (dir) => await OwnerClient.connect(dir), stats: async (client) => await client.stats() })
-    let stats: { db: string, flows: number, bytes: number | null, diskBytes: number, version: number, tombstones: number | null }
+    let stats: { db: string, storeId: string | null, flows: number, bytes: number | null, diskBytes: number, version: number, tombstones: number | null }
     const text: string[] = []
     if (reached.via === 'owner') {
       await reached.owner.close()
       const owner = reached.stats
       stats = {
         db: reached.directory,
+        storeId: owner.storeId ?? null,
         flows: owner.size,
         bytes: null,
         diskBytes: await directorySize(reached.directory),
@@ -62,6 +67,7 @@ export const statsCommand: Command = {
         const { changes } = await store.changesSince(0)
         stats = {
           db: store.directory!,
+          storeId: store.storeId,
           flows: store.size,
           bytes,
           diskBytes: await directorySize(store.directory!),
@@ -79,14 +85,22 @@ export const statsCommand: Command = {
         `  tombstones  ${formatCount(stats.tombstones!)}`
       )
     }
-    const last = backups === undefined ? undefined : (await listBackups(backups)).at(-1)
-    const lastBackup = last === undefined ? null : last
+    let backupFields = {}
     if (backups !== undefined) {
-      text.push(last === undefined
-        ? `  last backup none in ${backups}`
-        : `  last backup ${last.file} (${last.kind}, version ${last.version}, ${last.createdAt})`)
+      // Only this store's backups: the directory may hold those of a store it was restored from.
+      const all = await listBackups(backups)
+      const mine = stats.storeId === null ? [] : all.filter((entry) => entry.storeId === stats.storeId)
+      const last = mine.reduce<BackupEntry | undefined>((newest, entry) => newest === undefined || entry.version > newest.version || (entry.version === newest.version && entry.createdAt > newest.createdAt) ? entry : newest, undefined)
+      const others = all.length - mine.length
+      const elsewhere = others === 0 ? '' : ` (it holds ${formatCount(others)} backup(s) of other stores)`
+      text.push(last !== undefined
+        ? `  last backup ${last.file} (${last.kind}, version ${last.version}, ${last.createdAt})`
+        : stats.storeId === null
+          ? `  last backup unknown: the owner does not report the store's identity, so its backups in ${backups} cannot be told apart`
+          : `  last backup none of this store in ${backups}${elsewhere}`)
+      backupFields = { lastBackup: last ?? null, backupsOfOtherStores: others }
     }
-    return { json: { ok: true, ...stats, ...(backups === undefined ? {} : { lastBackup }), via: reached.via }, text }
+    return { json: { ok: true, ...stats, ...backupFields, via: reached.via }, text }
   }
 }
 

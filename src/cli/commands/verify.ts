@@ -1,6 +1,7 @@
 // flowstore verify <backup>...: reads backups to the end and checks everything a restore
 // would; exit 1 when any has a problem.
 
+import { stat } from 'node:fs/promises'
 import { type BackupReport, listBackups, verifyBackup } from '../../index.ts'
 import { type Command, expectPositionals } from '../command.ts'
 import { isDirectory } from '../database.ts'
@@ -22,19 +23,33 @@ export const verifyCommand: Command = {
     'flowstore verify ./backups/flowstore-120-full-20250101T000000000Z.fsbk',
     'flowstore verify ./backups --json'
   ],
-  async run (args) {
+  async run (args, { progress }) {
     const targets = expectPositionals(this, args, 1, Infinity, '<backup|dir>...')
-    const reports: BackupReport[] = []
+    // Every file first, so that the progress line has a total (files, bytes) and an ETA.
+    const files: Array<{ file: string, checksum?: string }> = []
     for (const target of targets) {
-      if (await isDirectory(target)) {
-        for (const entry of await listBackups(target)) {
-          const report = await verifyBackup(entry.file)
-          const mismatch = report.ok && report.checksum !== entry.checksum
-          reports.push(mismatch ? { ...report, ok: false, problems: [`its checksum ${report.checksum} differs from the manifest's ${entry.checksum}`] } : report)
-        }
-      } else {
-        reports.push(await verifyBackup(target))
+      if (await isDirectory(target)) files.push(...(await listBackups(target)).map((entry) => ({ file: entry.file, checksum: entry.checksum })))
+      else files.push({ file: target })
+    }
+    const sizes = await Promise.all(files.map(async ({ file }) => await stat(file).then((info) => info.size, () => 0)))
+    const totalBytes = sizes.reduce((sum, size) => sum + size, 0)
+    const line = progress(files.length === 1 ? 'verify' : `verify ${files.length} backups`)
+    const reports: BackupReport[] = []
+    let records = 0
+    let bytes = 0
+    try {
+      for (const [i, { file, checksum }] of files.entries()) {
+        const report = await verifyBackup(file, {
+          onProgress: (p) => { line.update({ records: records + p.records, bytes: bytes + p.bytes, totalBytes, unit: 'records' }) }
+        })
+        records += report.flows + report.deletions
+        bytes += sizes[i]!
+        line.update({ records, bytes, totalBytes, unit: 'records' })
+        const mismatch = checksum !== undefined && report.ok && report.checksum !== checksum
+        reports.push(mismatch ? { ...report, ok: false, problems: [`its checksum ${report.checksum} differs from the manifest's ${checksum}`] } : report)
       }
+    } finally {
+      line.done()
     }
     const ok = reports.every((report) => report.ok)
     const text: string[] = []
