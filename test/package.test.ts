@@ -141,7 +141,7 @@ const store = await FlowStore.open<{ id: string, n: number }>('./db')
 await store.save({ id: 'a', n: 'not a number' })
 `
 
-function tsconfig (moduleResolution: 'NodeNext' | 'Bundler', file: string): string {
+function tsconfig (moduleResolution: 'NodeNext' | 'Bundler', files: readonly string[]): string {
   return JSON.stringify({
     compilerOptions: {
       target: 'ES2022',
@@ -149,12 +149,14 @@ function tsconfig (moduleResolution: 'NodeNext' | 'Bundler', file: string): stri
       moduleResolution,
       strict: true,
       noEmit: true,
-      skipLibCheck: false,
+      // The declarations are checked when they are built; a declaration that did not resolve
+      // would make FlowStore untyped, which both consumers below would show.
+      skipLibCheck: true,
       types: ['node'],
       // @types/node is this project's dev dependency, not the package's.
       typeRoots: [join(ROOT, 'node_modules', '@types')]
     },
-    files: [file]
+    files
   })
 }
 
@@ -217,16 +219,15 @@ describe('the packed package, installed into a fresh project', () => {
     await writeFile(join(project, 'wrong.ts'), TS_WRONG)
     const checks: Array<Promise<Run>> = []
     for (const resolution of ['NodeNext', 'Bundler'] as const) {
-      await writeFile(join(project, `tsconfig.${resolution}.json`), tsconfig(resolution, 'consumer.ts'))
-      await writeFile(join(project, `tsconfig.${resolution}.wrong.json`), tsconfig(resolution, 'wrong.ts'))
+      await writeFile(join(project, `tsconfig.${resolution}.json`), tsconfig(resolution, ['consumer.ts', 'wrong.ts']))
       checks.push(run(process.execPath, [TSC, '-p', `tsconfig.${resolution}.json`], project))
-      checks.push(run(process.execPath, [TSC, '-p', `tsconfig.${resolution}.wrong.json`], project))
     }
-    const [nodeNext, nodeNextWrong, bundler, bundlerWrong] = await Promise.all(checks)
-    for (const ok of [nodeNext!, bundler!]) expect(ok, ok.stdout).toMatchObject({ code: 0, stdout: '' })
-    for (const wrong of [nodeNextWrong!, bundlerWrong!]) {
-      expect(wrong.code).not.toBe(0)
-      expect(wrong.stdout).toMatch(/wrong\.ts\(4,.*TS2322.*'string' is not assignable to type 'number'/)
+    // One error each, in the wrong consumer; none in the right one.
+    for (const check of await Promise.all(checks)) {
+      expect(check.code).not.toBe(0)
+      const errors = check.stdout.split('\n').filter((line) => /error TS\d+/.test(line))
+      expect(errors, check.stdout).toHaveLength(1)
+      expect(errors[0]).toMatch(/^wrong\.ts\(4,.*TS2322.*'string' is not assignable to type 'number'/)
     }
   })
 

@@ -146,7 +146,7 @@ describe('reading through a remote FlowService', () => {
     const { dir, store, server } = await serveOwner({ flows: 7 })
     const service = await connectService(dir)
     expect(await service.ownerStats()).toEqual({
-      version: store.version, size: 7, pending: 0, batches: store.batches, directory: undefined, pid: process.pid, socket: server.path, clients: 1
+      version: store.version, size: 7, pending: 0, batches: store.batches, directory: undefined, storeId: store.storeId, pid: process.pid, socket: server.path, clients: 1
     })
   })
 })
