@@ -2,11 +2,11 @@
 // decoded), the tombstones, and the store version. The only storage reads a store makes.
 
 import { randomUUID } from 'node:crypto'
-import { CachedFlow } from './cached-flow.ts'
+import { CachedFlow, UnreadableFlow } from './cached-flow.ts'
 import type { FlowCodec } from './codec.ts'
 import { FlowStoreError } from './errors.ts'
 import {
-  decodeVersion, encodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, LAYOUT_VERSION, recordVersion,
+  checkKeyBytes, decodeVersion, encodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, LAYOUT_VERSION, recordVersion,
   keyString, STORE_ID_KEY, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
 } from './layout.ts'
 import type { Database } from './location.ts'
@@ -41,13 +41,16 @@ export async function loadState<F extends FlowShape> (db: Database, codec: FlowC
     const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined) ?? 0
 
     const flows = new Map<string, CachedFlow<F>>()
-    await scan(db, FLOW_RANGE, FLOW_PREFIX.length, (id, record) => {
+    await scan(db, FLOW_RANGE, FLOW_PREFIX.length, (id, record, keyProblem) => {
       // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
-      flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec))
+      if (keyProblem === undefined) flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec))
+      // A key no id names exactly (foreign bytes): listed under the id read from it, and
+      // reading it fails, unless a flow stored under exactly that id is there (it wins).
+      else if (!flows.has(id)) flows.set(id, new UnreadableFlow<F>(id, record, recordVersion(record) ?? 0, codec, keyProblem))
     })
     const tombstones = new Map<string, number>()
-    await scan(db, TOMBSTONE_RANGE, TOMBSTONE_PREFIX.length, (id, value) => {
-      tombstones.set(id, decodeVersion(value) ?? 0)
+    await scan(db, TOMBSTONE_RANGE, TOMBSTONE_PREFIX.length, (id, value, keyProblem) => {
+      if (keyProblem === undefined) tombstones.set(id, decodeVersion(value) ?? 0)
     })
     return { flows, tombstones, version, storeId }
   } catch (err) {
@@ -62,7 +65,7 @@ async function scan (
   db: Database,
   range: { readonly gte: string, readonly lt: string },
   prefixLength: number,
-  onEntry: (id: string, value: Uint8Array) => void
+  onEntry: (id: string, value: Uint8Array, keyProblem: string | undefined) => void
 ): Promise<void> {
   const iterator = db.iterator({
     gte: Buffer.from(range.gte),
@@ -75,7 +78,10 @@ async function scan (
     for (;;) {
       const entries = await iterator.nextv(SCAN_BATCH)
       if (entries.length === 0) break
-      for (const [key, value] of entries) onEntry(keyString(key, prefixLength), value)
+      for (const [key, value] of entries) {
+        const id = keyString(key, prefixLength)
+        onEntry(id, value, checkKeyBytes(key, prefixLength, id))
+      }
     }
   } finally {
     await iterator.close()
