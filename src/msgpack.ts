@@ -10,8 +10,8 @@
 //    makes ext 0x69/0x70 throw; no records, no int64 BigInts on the stored-value path);
 //  - a stored value is scanned before msgpackr sees it (scanStoredValue): one linear pass that
 //    accepts only what a store writes and bounds the decode work by the byte count;
-//  - a socket message is checked after decoding (wireProblem) for any type the protocol
-//    never sends, and refused as a protocol error.
+//  - a socket message is checked after decoding (WireDecoder) for record definitions and any
+//    type the protocol never sends, and refused as a protocol error.
 //
 // What a store writes (msgpackr with useRecords: false): nil, booleans, integers up to 32 bits,
 // float64 (and float32 from other writers: it decodes exactly), strings of valid UTF-8, bin,
@@ -239,9 +239,10 @@ export function wireProblem (value: unknown, depth = 0): string | undefined {
 }
 
 /**
- * The decoder of a socket: msgpackr's UnpackrStream with references, records and every
- * type the protocol never sends refused (a stream error, which closes that connection as a
- * protocol violation).
+ * The decoder of a socket: msgpackr's UnpackrStream with references, record definitions and
+ * every type the protocol never sends refused (a stream error, which closes that connection
+ * as a protocol violation). Record definitions would otherwise persist for the connection's
+ * life, each as large as a message: the protocol never sends them.
  */
 export class WireDecoder extends UnpackrStream {
   #problem: Error | undefined
@@ -254,7 +255,7 @@ export class WireDecoder extends UnpackrStream {
     if (this.#problem !== undefined) return false
     // null ends the stream; a message that is nil arrives as Symbol.for(null) (msgpackr).
     if (chunk !== null && typeof chunk !== 'symbol') {
-      const problem = wireProblem(chunk)
+      const problem = this.#definesRecords() ? 'a msgpackr record definition, which the protocol never sends' : wireProblem(chunk)
       if (problem !== undefined) {
         this.#problem = new Error(`a message holds ${problem}`)
         return false
@@ -265,5 +266,13 @@ export class WireDecoder extends UnpackrStream {
 
   override _transform (chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     super._transform(chunk, encoding, (err?: Error | null) => { callback(err ?? this.#problem) })
+  }
+
+  /** Whether the messages so far defined records (msgpackr keeps them in its `structures`). */
+  #definesRecords (): boolean {
+    const structures = (this as unknown as { unpackr?: { structures?: object } }).unpackr?.structures
+    if (structures === undefined) throw new Error('msgpackr UnpackrStream no longer has unpackr.structures')
+    // Record ids are array indices, negative ones included (msgpackr's two-byte ids).
+    return Object.keys(structures).some((key) => /^-?\d+$/.test(key))
   }
 }

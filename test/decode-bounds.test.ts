@@ -205,6 +205,19 @@ describe('the owner\'s socket and structured-clone references', () => {
     expect(store.get('still-served')).toEqual({ id: 'still-served' })
   })
 
+  it('closes a connection whose message defines a msgpackr record with FLOWSTORE_PROTOCOL (definitions would live as long as the connection)', async () => {
+    const { store, server } = await serveOwner({ flows: 1 })
+    const raw = await rawConnection(server.path)
+    raw.send({ id: 1, op: 'hello', protocol: 1 })
+    raw.write(new Packr({ useRecords: true }).pack({ id: 2, op: 'version' }))
+    await raw.closed
+    const refusal = raw.messages.find((m) => (m as { ok?: unknown }).ok === false) as { error: { code: string, message: string } } | undefined
+    expect(refusal?.error.code).toBe('FLOWSTORE_PROTOCOL')
+    expect(refusal?.error.message).toContain('record')
+    expect(raw.messages.some((m) => (m as { id?: unknown, ok?: unknown }).id === 2 && (m as { ok?: unknown }).ok === true)).toBe(false)
+    expect(store.has('f0')).toBe(true)
+  })
+
   it('closes a connection whose message holds a type the protocol never sends (a Set) with FLOWSTORE_PROTOCOL', async () => {
     const { store, server } = await serveOwner({ flows: 1 })
     const raw = await rawConnection(server.path)
