@@ -110,6 +110,16 @@ describe('flow keys that are not valid UTF-8', () => {
   })
 })
 
+describe('a tombstone key that is not valid UTF-8', () => {
+  it('is reported by flowstore check with its key bytes', async () => {
+    const key = bytes('t!', [0xff])
+    const dir = await storeWith([[key, Uint8Array.of(0, 0, 0, 0, 0, 1)]])
+    const problems = await problemsOf(dir)
+    expect(problems.map((p) => [p.kind, p.id])).toEqual([['change-record', '\uFFFD']])
+    expect(problems[0]!.message).toContain(key.toString('hex'))
+  })
+})
+
 describe('a flow stored under an empty id (the key "f!")', () => {
   it('gives FLOWSTORE_DECODE_ERROR when read, and is reported by flowstore check', async () => {
     const dir = await storeWith([[bytes('f!'), record(plain.pack({ id: '' }))]])
