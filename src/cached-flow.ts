@@ -1,6 +1,7 @@
 // One cache entry: a flow's record (as stored) and, once read, its decoded frozen value.
 
 import type { FlowCodec } from './codec.ts'
+import { FlowStoreError } from './errors.ts'
 import { HEADER_BYTES } from './layout.ts'
 import type { Flow, FlowShape, Frozen, LazyFlow } from './types.ts'
 
@@ -56,5 +57,23 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F> {
   /** Marks the record committed under `version`. */
   committed (version: number): void {
     this.#version = version
+  }
+}
+
+/**
+ * A flow record stored under a key no id names exactly (an empty id, or bytes that are not
+ * UTF-8: foreign writes). Listed under the id read from its key; reading it fails with
+ * FLOWSTORE_DECODE_ERROR instead of handing out a flow under an id it was not stored under.
+ */
+export class UnreadableFlow<F extends FlowShape = Flow> extends CachedFlow<F> {
+  readonly #problem: string
+
+  constructor (id: string, record: Uint8Array, version: number, codec: FlowCodec, problem: string) {
+    super(id, record, version, codec)
+    this.#problem = problem
+  }
+
+  override get value (): Frozen<F> {
+    throw new FlowStoreError('FLOWSTORE_DECODE_ERROR', `Stored flow ${JSON.stringify(this.id)} cannot be read: its key holds ${this.#problem}, which no id names exactly. Other flows are unaffected; "flowstore check" lists such keys`, { id: this.id })
   }
 }

@@ -1,12 +1,15 @@
 // Flow <-> record bytes. A record is the layout header followed by the flow's msgpack
 // encoding. Encoding checks the value domain first, so what is stored decodes to a value
-// deep-equal to what was saved; decoding checks it again and freezes the result.
+// deep-equal to what was saved; decoding checks it again and freezes the result. Decoding
+// reads only the msgpack a store writes (msgpack.ts) and does work linear in the record's
+// size, whatever the bytes: foreign or hostile bytes give FLOWSTORE_DECODE_ERROR.
 
 import { Packr } from 'msgpackr'
 import { checkValue, DomainViolation } from './domain.ts'
 import { FlowStoreError } from './errors.ts'
 import { freezeDecoded } from './freeze.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from './layout.ts'
+import { flowDecoderOptions, ForeignMsgpack, scanStoredValue } from './msgpack.ts'
 
 export interface CodecLimits {
   readonly maxFlowBytes: number
@@ -20,9 +23,9 @@ export interface Decoded {
 }
 
 export class FlowCodec {
-  // One Packr per store: plain msgpack maps (no records), binaries copied out of the source
-  // so that a decoded Uint8Array never aliases the cached record.
-  readonly #packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true })
+  // One Packr per store: plain msgpack maps (no records, no structured-clone references),
+  // binaries copied out of the source so that a decoded Uint8Array never aliases the record.
+  readonly #packr = new Packr(flowDecoderOptions())
   readonly #limits: CodecLimits
 
   constructor (limits: CodecLimits) {
@@ -75,7 +78,23 @@ export class FlowCodec {
       throw decodeError(id, 'its record header is damaged')
     }
     // A plain Uint8Array view (not a Buffer) so that binaries decode as Uint8Array.
-    const body = new Uint8Array(record.buffer, record.byteOffset + HEADER_BYTES, record.byteLength - HEADER_BYTES)
+    return this.decodeBody(id, new Uint8Array(record.buffer, record.byteOffset + HEADER_BYTES, record.byteLength - HEADER_BYTES))
+  }
+
+  /**
+   * Decodes a flow's msgpack encoding (a record without its header, a plain Uint8Array);
+   * throws FLOWSTORE_DECODE_ERROR naming the id.
+   */
+  decodeBody (id: string, body: Uint8Array): Decoded {
+    // Before msgpackr sees the bytes: anything a store never writes is refused here, and the
+    // count of values bounds the walk below.
+    let values: number
+    try {
+      values = scanStoredValue(body)
+    } catch (err) {
+      if (!(err instanceof ForeignMsgpack)) throw err
+      throw decodeError(id, `its msgpack bytes are not what a store writes (${err.message})`, err)
+    }
     let value: unknown
     try {
       value = this.#packr.unpack(body)
@@ -88,12 +107,17 @@ export class FlowCodec {
     if ((value as { id?: unknown }).id !== id) {
       throw decodeError(id, `it decoded to a flow whose id is ${describe((value as { id?: unknown }).id)}`)
     }
+    const walk = { budget: values, visited: 0 }
+    let flags: number
     try {
-      return { value, hasBinary: freezeDecoded(value, 0) !== 0 }
+      flags = freezeDecoded(value, 0, walk)
     } catch (err) {
       if (!(err instanceof DomainViolation)) throw err
       throw decodeError(id, `at flow${err.where}, ${err.reason}`, err)
     }
+    // Fewer values than the bytes hold: a map repeated a key, and msgpackr kept the last one.
+    if (walk.visited !== values) throw decodeError(id, `a map holds the same key twice (${values - walk.visited} value(s) would be lost)`)
+    return { value, hasBinary: flags !== 0 }
   }
 }
 

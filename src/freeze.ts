@@ -1,6 +1,10 @@
 // The decode side of the value domain: walks a freshly decoded value, refuses anything a
 // store could not have written (corrupt or foreign bytes), and freezes it so that what the
 // store hands out cannot change the cache.
+//
+// The walk is bounded: it visits at most `budget` values (the count msgpack.ts found in the
+// bytes), so a value whose parts are shared (a DAG: each visit of a shared part would walk it
+// again, 2^depth times) is refused after that many steps instead of hanging the reader.
 
 import { DomainViolation, MAX_DEPTH, pathSegment } from './domain.ts'
 import { freezeDate } from './readonly-date.ts'
@@ -8,8 +12,18 @@ import { freezeDate } from './readonly-date.ts'
 /** Set in the result when the value holds a Uint8Array: typed arrays cannot be frozen. */
 export const HAS_BINARY = 1
 
-/** Checks and deep-freezes `value`; returns HAS_BINARY when it holds Uint8Arrays. */
-export function freezeDecoded (value: unknown, depth: number): number {
+/** How many values a walk may visit, and how many it has. */
+export interface WalkBudget {
+  readonly budget: number
+  visited: number
+}
+
+/**
+ * Checks and deep-freezes `value`; returns HAS_BINARY when it holds Uint8Arrays. Counts every
+ * value visited in `walk` and refuses to visit more than its budget.
+ */
+export function freezeDecoded (value: unknown, depth: number, walk: WalkBudget): number {
+  if (++walk.visited > walk.budget) throw new DomainViolation('decoded more values than the bytes hold (a value shared between two places), which a store never writes')
   if (typeof value !== 'object' || value === null) {
     // msgpackr reads a uint64/int64 as a bigint and keeps a float64 -0: a store never writes
     // either (the save-side domain refuses them), so such bytes are damaged or foreign.
@@ -29,7 +43,7 @@ export function freezeDecoded (value: unknown, depth: number): number {
     const array = value as unknown[]
     for (let i = 0; i < array.length; i++) {
       try {
-        flags |= freezeDecoded(array[i], depth + 1)
+        flags |= freezeDecoded(array[i], depth + 1, walk)
       } catch (err) {
         if (err instanceof DomainViolation) err.path.push(pathSegment(i))
         throw err
@@ -39,7 +53,7 @@ export function freezeDecoded (value: unknown, depth: number): number {
     const record = value as Record<string, unknown>
     for (const key of Object.keys(record)) {
       try {
-        flags |= freezeDecoded(record[key], depth + 1)
+        flags |= freezeDecoded(record[key], depth + 1, walk)
       } catch (err) {
         if (err instanceof DomainViolation) err.path.push(pathSegment(key))
         throw err

@@ -8,6 +8,12 @@
 //   m!format            the layout version: [LAYOUT_VERSION]
 //   m!id                the store's identity: a random UUID (UTF-8), made when the store is
 //                       created; a restored store gets a new one (its history may fork)
+//
+// Ids are non-empty strings of valid Unicode, stored as UTF-8. Bytes under these prefixes that
+// are not (foreign writes) are never bent into another id silently: see checkKeyBytes.
+
+import { isUtf8 } from 'node:buffer'
+import { FlowStoreError } from './errors.ts'
 
 export const FLOW_PREFIX = 'f!'
 export const FLOW_RANGE = { gte: 'f!', lt: 'f"' } as const
@@ -54,11 +60,34 @@ export function changesAfterRange (version: number): { gte: Uint8Array, lt: Uint
 }
 
 const CHANGE_ID_START = CHANGE_PREFIX.length + VERSION_HEX + 1
+const CHANGE_VERSION = /^[0-9a-f]{12}$/
 
-/** Reads a change-record entry (key and value as bytes); the id is a fresh, flat string. */
+/**
+ * Why the id in `key` from byte `start` (decoded as `id`) is not one a store writes, or
+ * undefined when it is: an empty id, or bytes that are not UTF-8 (decoding replaced them with
+ * U+FFFD, so the id differs from the key, and two keys can read as one id).
+ */
+export function checkKeyBytes (key: Uint8Array, start: number, id: string): string | undefined {
+  if (id.length === 0) return 'an empty id'
+  // Only a decoded U+FFFD can hide invalid bytes; valid ids rarely hold one.
+  if (id.includes('\uFFFD') && !isUtf8(key.subarray(start))) return 'an id that is not valid UTF-8'
+  return undefined
+}
+
+/**
+ * Reads a change-record entry (key and value as bytes); the id is a fresh, flat string.
+ * Throws FLOWSTORE_DECODE_ERROR for an entry a store never writes (foreign or damaged).
+ */
 export function parseChange (key: Uint8Array, value: Uint8Array): { id: string, version: number, deleted: boolean } {
   const hex = keyString(key, CHANGE_PREFIX.length).slice(0, VERSION_HEX)
-  return { id: keyString(key, CHANGE_ID_START), version: parseInt(hex, 16), deleted: value[0] === CHANGE_DELETED[0] }
+  const id = keyString(key, CHANGE_ID_START)
+  const problem = !CHANGE_VERSION.test(hex) || key[CHANGE_ID_START - 1] !== 0x21
+    ? `its key is not ${CHANGE_PREFIX}<12 hex digits>!<id>`
+    : checkKeyBytes(key, CHANGE_ID_START, id) ?? (value.length === 1 && value[0]! <= 1 ? undefined : 'its value is not [0] (saved) or [1] (deleted)')
+  if (problem !== undefined) {
+    throw new FlowStoreError('FLOWSTORE_DECODE_ERROR', `The change record holds an entry a store never writes (key ${JSON.stringify(keyString(key, 0))}, hex ${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}): ${problem}. "flowstore check" lists such entries; "flowstore repair" rebuilds the change record`)
+  }
+  return { id, version: parseInt(hex, 16), deleted: value[0] === CHANGE_DELETED[0] }
 }
 
 export function writeVersion (target: Uint8Array, offset: number, version: number): void {

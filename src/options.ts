@@ -9,7 +9,15 @@ export interface ResolvedOptions {
   readonly maxIdBytes: number
 }
 
-export const DEFAULT_MAX_FLOW_BYTES = 16 * 1024 * 1024
+/**
+ * The largest maxFlowBytes accepted: the largest flow a backup record holds (backup/format.ts
+ * sizes its record frames from it). One limit, checked at save, that every later operation
+ * (backup, restore, the owner's socket) can carry.
+ */
+export const MAX_FLOW_BYTES = 16 * 1024 * 1024
+/** The largest maxIdBytes accepted: the longest id a backup record (beside a flow of MAX_FLOW_BYTES) and a socket message carry. */
+export const MAX_ID_BYTES = 16 * 1024
+export const DEFAULT_MAX_FLOW_BYTES = MAX_FLOW_BYTES
 export const DEFAULT_MAX_ID_BYTES = 1024
 
 export function resolveOptions (options: FlowStoreOptions = {}): ResolvedOptions {
@@ -17,8 +25,8 @@ export function resolveOptions (options: FlowStoreOptions = {}): ResolvedOptions
   return Object.freeze({
     flush: resolveFlush(options.flush ?? 'auto'),
     sync: resolveBoolean('sync', options.sync ?? false),
-    maxFlowBytes: resolveSize('maxFlowBytes', options.maxFlowBytes ?? DEFAULT_MAX_FLOW_BYTES),
-    maxIdBytes: resolveSize('maxIdBytes', options.maxIdBytes ?? DEFAULT_MAX_ID_BYTES)
+    maxFlowBytes: resolveSize('maxFlowBytes', options.maxFlowBytes ?? DEFAULT_MAX_FLOW_BYTES, MAX_FLOW_BYTES, 'the largest flow a backup holds'),
+    maxIdBytes: resolveSize('maxIdBytes', options.maxIdBytes ?? DEFAULT_MAX_ID_BYTES, MAX_ID_BYTES, 'the longest id a backup and the owner\'s socket carry')
   })
 }
 
@@ -36,9 +44,9 @@ function resolveBoolean (name: string, value: unknown): boolean {
   return value
 }
 
-function resolveSize (name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new TypeError(`Option ${name} must be a positive integer, got ${String(value)}`)
+function resolveSize (name: string, value: unknown, max: number, why: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new TypeError(`Option ${name} must be a positive integer of at most ${max} (${why}), got ${String(value)}`)
   }
   return value
 }

@@ -3,7 +3,7 @@
 // committed by the flusher in atomic batches, through the engine (engine/types.ts): the one
 // thing that persists the store. Reads never touch the engine.
 
-import { CachedFlow } from './cached-flow.ts'
+import { CachedFlow, UnreadableFlow } from './cached-flow.ts'
 import { exportBackup, resolveSince } from './backup/export.ts'
 import type { BackupInfo, BackupOptions } from './backup/types.ts'
 import { FlowCodec } from './codec.ts'
@@ -56,9 +56,12 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     const engine = await engineFor(location)
     const flows = new Map<string, CachedFlow<F>>()
     try {
-      const state = await engine.load((id, record) => {
+      const state = await engine.load((id, record, keyProblem) => {
         // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
-        flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec))
+        if (keyProblem === undefined) flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec))
+        // A key no id names exactly: listed under the id read from it, and reading it fails,
+        // unless a flow stored under exactly that id is there (it wins, whatever the key order).
+        else if (!flows.has(id)) flows.set(id, new UnreadableFlow<F>(id, record, recordVersion(record) ?? 0, codec, keyProblem))
       })
       return new FlowStore<F>(engine, resolved, codec, flows, state)
     } catch (err) {

@@ -74,12 +74,14 @@ export interface FlowStoreOptions {
    */
   sync?: boolean
   /**
-   * The largest encoded flow accepted, in bytes.
+   * The largest encoded flow accepted, in bytes; at most 16777216 (16 MiB), the largest flow
+   * a backup record holds, so that every flow a store accepts can be backed up and restored.
    * @default 16777216 (16 MiB)
    */
   maxFlowBytes?: number
   /**
-   * The longest id accepted, in UTF-8 bytes.
+   * The longest id accepted, in UTF-8 bytes; at most 16384 (16 KiB), the longest id a backup
+   * record and the owner's socket carry.
    * @default 1024
    */
   maxIdBytes?: number

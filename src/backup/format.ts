@@ -18,6 +18,7 @@ import { createGunzip, createGzip } from 'node:zlib'
 import { Packr } from 'msgpackr'
 import { FlowStoreError } from '../errors.ts'
 import { MAX_VERSION } from '../layout.ts'
+import { MAX_FLOW_BYTES } from '../options.ts'
 
 export const BACKUP_MAGIC = 'FLOWSTORE-BACKUP'
 export const BACKUP_FORMAT_VERSION = 1
@@ -29,8 +30,11 @@ export const DEFAULT_COMPRESSION_LEVEL = 3
 export const GZIP_HEADER = Uint8Array.of(0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff)
 /** Largest header frame payload a reader accepts. */
 export const MAX_HEADER_FRAME = 64 * 1024
-/** Largest record or trailer frame payload a reader accepts: a 16 MiB flow, its id and framing. */
-export const MAX_RECORD_FRAME = 16 * 1024 * 1024 + 64 * 1024
+/**
+ * Largest record or trailer frame payload a reader accepts: a flow of MAX_FLOW_BYTES (the
+ * largest a store accepts), its id (up to MAX_ID_BYTES) and framing.
+ */
+export const MAX_RECORD_FRAME = MAX_FLOW_BYTES + 64 * 1024
 /** Longest storeId a reader accepts (a store's is a 36-character UUID). */
 export const MAX_STORE_ID_LENGTH = 128
 const LENGTH_BYTES = 4

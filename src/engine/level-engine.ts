@@ -51,15 +51,15 @@ export class LevelEngine implements Engine {
     return typeof this.#location === 'string' ? this.#location : 'an abstract-level database'
   }
 
-  async load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
+  async load (onFlow: (id: string, record: Uint8Array, keyProblem?: string) => void): Promise<EngineState> {
     if (this.#state !== NEW) throw new TypeError('This engine already served a store: an engine serves one store, make a new one for another')
     this.#state = LOADING
     this.#opened = await openLocation(this.#location)
     const ids = new CommittedIds()
-    const state = await loadState(this.#opened.db, (id, record) => {
+    const state = await loadState(this.#opened.db, (id, record, keyProblem) => {
       // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
-      ids.loaded(id, recordVersion(record) ?? 0)
-      onFlow(id, record)
+      if (keyProblem === undefined) ids.loaded(id, recordVersion(record) ?? 0)
+      onFlow(id, record, keyProblem)
     })
     ids.deletedAt(state.tombstones)
     this.#ids = ids

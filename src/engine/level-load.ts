@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { FlowStoreError } from '../errors.ts'
 import {
-  decodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, LAYOUT_VERSION,
+  checkKeyBytes, decodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, LAYOUT_VERSION,
   keyString, STORE_ID_KEY, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
 } from '../layout.ts'
 import { isLevelCorruption, levelCorruptionError } from '../leveldb/corruption.ts'
@@ -16,7 +16,7 @@ import type { Database } from './level-location.ts'
 const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
 const SCAN_BATCH = 1000
 
-export async function loadState (db: Database, onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
+export async function loadState (db: Database, onFlow: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<EngineState> {
   try {
     const format = await db.get(FORMAT_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined
     if (format === undefined) {
@@ -33,8 +33,8 @@ export async function loadState (db: Database, onFlow: (id: string, record: Uint
 
     await scan(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow)
     const tombstones = new Map<string, number>()
-    await scan(db, TOMBSTONE_RANGE, TOMBSTONE_PREFIX.length, (id, value) => {
-      tombstones.set(id, decodeVersion(value) ?? 0)
+    await scan(db, TOMBSTONE_RANGE, TOMBSTONE_PREFIX.length, (id, value, keyProblem) => {
+      if (keyProblem === undefined) tombstones.set(id, decodeVersion(value) ?? 0)
     })
     return { tombstones, version, storeId }
   } catch (err) {
@@ -49,7 +49,7 @@ async function scan (
   db: Database,
   range: { readonly gte: string, readonly lt: string },
   prefixLength: number,
-  onEntry: (id: string, value: Uint8Array) => void
+  onEntry: (id: string, value: Uint8Array, keyProblem: string | undefined) => void
 ): Promise<void> {
   const iterator = db.iterator({
     gte: Buffer.from(range.gte),
@@ -62,7 +62,10 @@ async function scan (
     for (;;) {
       const entries = await iterator.nextv(SCAN_BATCH)
       if (entries.length === 0) break
-      for (const [key, value] of entries) onEntry(keyString(key, prefixLength), value)
+      for (const [key, value] of entries) {
+        const id = keyString(key, prefixLength)
+        onEntry(id, value, checkKeyBytes(key, prefixLength, id))
+      }
     }
   } finally {
     await iterator.close()

@@ -89,9 +89,12 @@ export interface Engine {
    * identity) when it is new. The only full read a store makes. An engine serves one store:
    * load() is called once, first; if it rejects, the store calls close() and gives up, except
    * after a TypeError, which load() throws only for misuse (such as a second load() of an
-   * engine already serving a store), before it opened anything.
+   * engine already serving a store), before it opened anything. `keyProblem` is set for a
+   * stored key that names no id exactly (foreign bytes: empty, or not valid UTF-8): the store
+   * lists it under `id` and reading it fails with FLOWSTORE_DECODE_ERROR, unless a flow stored
+   * under exactly `id` is there too (that one wins).
    */
-  load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState>
+  load (onFlow: (id: string, record: Uint8Array, keyProblem?: string) => void): Promise<EngineState>
 
   /**
    * Commits every entry in ONE atomic write that bumps the version by one and records the

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { open, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { Packr } from 'msgpackr'
+import { FlowCodec } from '../codec.ts'
 import { pathSegment } from '../domain.ts'
 import { FlowStoreError } from '../errors.ts'
 import type { FlowShape, LazyFlow } from '../types.ts'
@@ -76,8 +76,9 @@ export async function exportJson<F extends FlowShape> (store: ExportSource<F>, f
   const entries: Array<LazyFlow<F>> = []
   for (const id of store.flows.keys()) entries.push(store.lazy(id)!)
   const version = store.version
-  // Decoded here, not through the store, so the export does not fill the decoded cache.
-  const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true })
+  // Decoded here, not through the store, so the export does not fill the decoded cache; with
+  // the store's own checks, so a damaged or hostile value fails with FLOWSTORE_DECODE_ERROR.
+  const codec = new FlowCodec({ maxFlowBytes: Number.MAX_SAFE_INTEGER, maxIdBytes: Number.MAX_SAFE_INTEGER })
 
   const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
   const handle = await open(temp, 'wx', 0o600)
@@ -102,7 +103,7 @@ export async function exportJson<F extends FlowShape> (store: ExportSource<F>, f
   try {
     await write('{')
     for (const entry of entries) {
-      const value = packr.unpack(entry.bytes) as unknown
+      const value = codec.decodeBody(entry.id, entry.bytes).value
       checkJson(entry.id, value)
       const key = JSON.stringify(entry.id)
       const json = pretty ? JSON.stringify(value, null, 2).replaceAll('\n', '\n  ') : JSON.stringify(value)

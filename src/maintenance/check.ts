@@ -8,7 +8,9 @@
 //   - each flow's header version has exactly one change-record entry c!<version>!<id>, saved;
 //   - each tombstone t!<id> has exactly one change-record entry, deleted, at its version;
 //   - no change-record entry without its flow or tombstone, no id with both;
-//   - no version above the store version m!version.
+//   - no version above the store version m!version;
+//   - every key under the flow, tombstone and change-record prefixes names an id exactly (a
+//     non-empty id of valid UTF-8) and every change key parses.
 
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -16,7 +18,9 @@ import { ClassicLevel } from 'classic-level'
 import { FlowCodec } from '../codec.ts'
 import { noop } from '../deferred.ts'
 import { FlowStoreError, isFlowStoreError } from '../errors.ts'
-import { decodeVersion, FORMAT_KEY, LAYOUT_VERSION, MAX_VERSION, recordVersion, STORE_ID_KEY, VERSION_KEY } from '../layout.ts'
+import {
+  decodeVersion, FLOW_PREFIX, FORMAT_KEY, keyString, LAYOUT_VERSION, MAX_VERSION, recordVersion, STORE_ID_KEY, TOMBSTONE_PREFIX, VERSION_KEY
+} from '../layout.ts'
 import { isLevelCorruption } from '../leveldb/corruption.ts'
 import { inspectDatabaseFiles } from '../leveldb/leveldb-files.ts'
 import { holdDirectory } from './lock.ts'
@@ -235,6 +239,16 @@ async function checkEntries (directory: string, add: (problem: CheckProblem) => 
       },
       other () {
         others++
+      },
+      foreign (key, problem) {
+        const text = keyString(key, 0)
+        const flow = text.startsWith(FLOW_PREFIX)
+        const tombstone = text.startsWith(TOMBSTONE_PREFIX)
+        add({
+          kind: flow ? 'undecodable' : 'change-record',
+          ...(flow || tombstone ? { id: text.slice(2) } : {}),
+          message: `${flow ? 'flow record' : tombstone ? 'tombstone' : 'change-record entry'} under key ${JSON.stringify(text)} (hex ${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}) has ${problem}: a store never writes such a key${flow ? ', and reading it fails' : ''}`
+        })
       }
     }, { afterBatch: onProgress === undefined ? undefined : entriesProgress(db, 'values', onProgress) })
   } catch (err) {

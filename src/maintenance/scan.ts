@@ -2,7 +2,7 @@
 // (layout.ts): change-record entries, flow records, tombstones, metadata, and anything else.
 // Used by check and repair, which must see what is really there, not what the store assumes.
 
-import { CHANGE_PREFIX, FLOW_PREFIX, keyString, TOMBSTONE_PREFIX } from '../layout.ts'
+import { CHANGE_PREFIX, checkKeyBytes, FLOW_PREFIX, keyString, TOMBSTONE_PREFIX } from '../layout.ts'
 import type { Database } from '../engine/level-location.ts'
 
 export interface ScanHandler {
@@ -11,8 +11,14 @@ export interface ScanHandler {
   flow (id: string, record: Uint8Array): void
   tombstone (id: string, value: Uint8Array): void
   meta (key: string, value: Uint8Array): void
-  /** A key outside the layout (or a malformed change key). */
+  /** A key outside the layout (or a malformed change key, unless `foreign` is given). */
   other (key: string, value: Uint8Array): void
+  /**
+   * When given: a key under a flow, tombstone or change-record prefix that a store never
+   * writes (an empty id, an id that is not UTF-8, a change key that does not parse), with
+   * the reason; such keys then reach no other method.
+   */
+  foreign? (key: Uint8Array, problem: string, value: Uint8Array): void
 }
 
 const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
@@ -51,7 +57,9 @@ export async function scanDatabase (db: Database, handler: ScanHandler, range: S
       let key = ''
       for (const [keyBytes, value] of entries) {
         key = keyString(keyBytes, 0)
-        route(key, value, handler)
+        const problem = handler.foreign === undefined ? undefined : layoutKeyProblem(keyBytes, key)
+        if (problem === undefined) route(key, value, handler)
+        else handler.foreign!(keyBytes, problem, value)
       }
       read += entries.length
       await range.afterBatch?.(key, read)
@@ -59,6 +67,17 @@ export async function scanDatabase (db: Database, handler: ScanHandler, range: S
   } finally {
     await iterator.close()
   }
+}
+
+function layoutKeyProblem (bytes: Uint8Array, key: string): string | undefined {
+  for (const prefix of [FLOW_PREFIX, TOMBSTONE_PREFIX]) {
+    if (key.startsWith(prefix)) return checkKeyBytes(bytes, prefix.length, key.slice(prefix.length))
+  }
+  if (!key.startsWith(CHANGE_PREFIX)) return undefined
+  const match = CHANGE_KEY.exec(key)
+  if (match === null) return `a key that is not ${CHANGE_PREFIX}<12 hex digits>!<id>`
+  // The version and both '!' are ASCII: the id starts at this byte.
+  return checkKeyBytes(bytes, CHANGE_PREFIX.length + 13, match[2]!)
 }
 
 function route (key: string, value: Uint8Array, handler: ScanHandler): void {

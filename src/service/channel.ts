@@ -11,6 +11,7 @@
 
 import type { Socket } from 'node:net'
 import { PackrStream, UnpackrStream } from 'msgpackr'
+import { WireDecoder } from '../msgpack.ts'
 
 export interface ChannelOptions {
   /** Messages larger than this (in bytes) close the connection. */
@@ -43,7 +44,7 @@ export class Channel {
     this.#options = options
     this.#maxMessageBytes = options.maxMessageBytes
     this.#encoder = new PackrStream({ useRecords: false })
-    this.#decoder = new UnpackrStream({ useRecords: false, mapsAsObjects: true, maxIncompleteBufferSize: options.maxMessageBytes })
+    this.#decoder = new WireDecoder(options.maxMessageBytes)
     this.#encoder.pipe(socket)
     this.#encoder.on('drain', () => { this.#wakeDrainWaiters() })
     this.#encoder.on('error', (err: Error) => { this.fail(err) })
