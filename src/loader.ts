@@ -10,7 +10,7 @@ import {
   keyString, STORE_ID_KEY, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
 } from './layout.ts'
 import type { Database } from './location.ts'
-import { isLevelCorruption, levelCorruptionError } from './maintenance/corruption.ts'
+import { isLevelCorruption, levelCorruptionError } from './leveldb/corruption.ts'
 import type { FlowShape } from './types.ts'
 
 export interface LoadedState<F extends FlowShape> {
