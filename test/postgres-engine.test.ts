@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openPostgresEngine, postgres, type PostgresEngine } from '../src/engine/postgres.ts'
 import type { CommitEntry } from '../src/engine/types.ts'
 import { HEADER_BYTES, RECORD_FORMAT, recordVersion } from '../src/layout.ts'
-import { isFlowStoreError } from '../src/errors.ts'
+import { type FlowStoreError, isFlowStoreError } from '../src/errors.ts'
 import { freePort } from './pg-server.ts'
 import { freshPostgresUrl, plainUrl, postgresUrl, schemaOf, sql } from './pg-helpers.ts'
 
@@ -141,8 +141,8 @@ describe('PostgreSQL engine', () => {
     await a.commit([save('x', 'two')], { sync: false })
 
     const err = await a.commit([save('x', 'three', 1), save('y', 'three', 1), save('new', 'n', 0), save('other', 'o')], { sync: false }).catch((e: unknown) => e)
-    expect(isFlowStoreError(err, 'FLOWSTORE_CONFLICT' as never)).toBe(true)
-    expect((err as { ids: string[] }).ids).toEqual(['x'])
+    expect(isFlowStoreError(err, 'FLOWSTORE_CONFLICT')).toBe(true)
+    expect((err as FlowStoreError).ids).toEqual(['x'])
     expect(await a.changesSince(2)).toEqual({ version: 2, changes: [] })
 
     // Holding versions pass; 0 means "must not exist" (never saved, or deleted).
@@ -150,7 +150,7 @@ describe('PostgreSQL engine', () => {
     await a.commit([remove('new', 3)], { sync: false })
     expect((await a.commit([save('new', 'again', 0)], { sync: false })).version).toBe(5)
     const stale = await a.commit([remove('new', 3)], { sync: false }).catch((e: unknown) => e)
-    expect((stale as { ids: string[] }).ids).toEqual(['new'])
+    expect((stale as FlowStoreError).ids).toEqual(['new'])
   })
 
   it('lets exactly one of several engines win a race on the same ifVersion', async () => {
@@ -161,7 +161,7 @@ describe('PostgreSQL engine', () => {
     const outcomes = await Promise.allSettled(made.map(async (one, i) => await one.commit([save('doc', `edit ${i}`, 1)], { sync: false })))
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1)
     for (const outcome of outcomes) {
-      if (outcome.status === 'rejected') expect(isFlowStoreError(outcome.reason, 'FLOWSTORE_CONFLICT' as never)).toBe(true)
+      if (outcome.status === 'rejected') expect(isFlowStoreError(outcome.reason, 'FLOWSTORE_CONFLICT')).toBe(true)
     }
     expect((await made[1]!.changesSince(0)).version).toBe(2)
   })

@@ -16,7 +16,7 @@
 
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
-import { FlowStoreError, type FlowStoreErrorCode } from '../errors.ts'
+import { FlowStoreError } from '../errors.ts'
 import { writeVersion } from '../layout.ts'
 import { disconnected, errorText, isConnectionError, readFailed } from './postgres-errors.ts'
 import { ChangeWatcher } from './postgres-notify.ts'
@@ -266,7 +266,6 @@ export class PostgresEngine implements Engine {
   async commit (entries: readonly CommitEntry[], options: { readonly sync: boolean }): Promise<CommitResult> {
     if (this.#closed) throw closedError()
     if (!this.#loaded) throw new Error('PostgresEngine.commit() before load()')
-    const unique = uniqueEntries(entries)
     this.#committing++
     this.#commitEpoch++
     try {
@@ -276,7 +275,7 @@ export class PostgresEngine implements Engine {
         let version: number | undefined
         let failure: CommitAttemptError
         try {
-          version = await this.#attempt(unique, options.sync, seq)
+          version = await this.#attempt(entries, options.sync, seq)
         } catch (err) {
           if (!(err instanceof CommitAttemptError)) throw err
           failure = err
@@ -289,10 +288,10 @@ export class PostgresEngine implements Engine {
         }
         // Provably not committed.
         if (!isConnectionError(failure!.reason)) {
-          throw new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Writing ${unique.length} changed flow(s) to PostgreSQL at ${this.description} failed: ${failure!.message}; nothing was written`, { cause: failure!.reason })
+          throw new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Writing ${entries.length} changed flow(s) to PostgreSQL at ${this.description} failed: ${failure!.message}; nothing was written`, { cause: failure!.reason })
         }
         if (attempt >= COMMIT_ATTEMPTS || this.#closed) {
-          throw disconnected(`Writing ${unique.length} changed flow(s) to PostgreSQL at ${this.description} failed: the connection was lost or refused (${failure!.message}); nothing was written`, failure!.reason)
+          throw disconnected(`Writing ${entries.length} changed flow(s) to PostgreSQL at ${this.description} failed: the connection was lost or refused (${failure!.message}); nothing was written`, failure!.reason)
         }
         await delay(retryMs)
         retryMs = Math.min(retryMs * 4, RETRY_MAX_MS)
@@ -661,18 +660,6 @@ ORDER BY f.version, f.id`,
   }
 }
 
-/** One entry per id (the last one wins), as one INSERT cannot touch a row twice. */
-function uniqueEntries (entries: readonly CommitEntry[]): readonly CommitEntry[] {
-  const ids = new Set<string>()
-  let duplicates = false
-  for (const entry of entries) {
-    if (ids.has(entry.id)) duplicates = true
-    ids.add(entry.id)
-  }
-  if (!duplicates) return entries
-  return [...new Map(entries.map((entry) => [entry.id, entry])).values()]
-}
-
 function asBuffer (bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
@@ -692,7 +679,5 @@ function closedError (): FlowStoreError {
 
 function conflictError (ids: readonly string[], where: string): FlowStoreError {
   const list = ids.slice(0, 10).map((id) => JSON.stringify(id)).join(', ') + (ids.length > 10 ? ` and ${ids.length - 10} more` : '')
-  const err = new FlowStoreError('FLOWSTORE_CONFLICT' as FlowStoreErrorCode, `Another writer changed ${list} since the version given as ifVersion (PostgreSQL at ${where}); nothing was written. Read the flow again and retry`, { id: ids.length === 1 ? ids[0] : undefined })
-  Object.defineProperty(err, 'ids', { value: Object.freeze([...ids]), enumerable: true })
-  return err
+  return new FlowStoreError('FLOWSTORE_CONFLICT', `Another writer changed ${list} since the version given as ifVersion (PostgreSQL at ${where}); nothing was written. Read the flow again and retry`, { ids })
 }
