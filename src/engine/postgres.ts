@@ -36,6 +36,7 @@ export interface PostgresPool {
 export interface PostgresPoolClient {
   query (config: { text: string, values?: unknown[], rowMode?: 'array' }): Promise<{ rows: unknown[] }>
   release (err?: Error | boolean): void
+  on (event: 'error', listener: (err: Error) => void): unknown
 }
 
 export interface PostgresOptions {
@@ -201,6 +202,8 @@ export class PostgresEngine implements Engine {
   #lastOwn = 0
   #delivered = 0
   #cursors = 0
+  /** Pool clients given an 'error' listener (see #connect). */
+  readonly #guarded = new WeakSet<PostgresPoolClient>()
 
   constructor (options: PostgresOptions) {
     this.#options = resolvePostgresOptions(options)
@@ -225,10 +228,10 @@ export class PostgresEngine implements Engine {
     if (this.#closed) throw closedError()
     if (this.#loaded) throw new Error('PostgresEngine.load() may be called once')
     const pg = this.#pg ??= await loadPg()
-    const pool = this.#pool ??= this.#makePool(pg)
+    this.#pool ??= this.#makePool(pg)
     let client: PostgresPoolClient
     try {
-      client = await pool.connect()
+      client = await this.#connect()
     } catch (cause) {
       throw new FlowStoreError('FLOWSTORE_OPEN_FAILED', `Cannot connect to PostgreSQL at ${this.description}: ${errorText(cause)}`, { cause })
     }
@@ -307,7 +310,7 @@ export class PostgresEngine implements Engine {
     const names = this.#names
     let client: PostgresPoolClient
     try {
-      client = await this.#pool!.connect()
+      client = await this.#connect()
     } catch (cause) {
       throw new CommitAttemptError('connecting', cause)
     }
@@ -410,7 +413,7 @@ export class PostgresEngine implements Engine {
       let client: PostgresPoolClient | undefined
       let broken: unknown
       try {
-        client = await this.#pool!.connect()
+        client = await this.#connect()
         await client.query({ text: 'BEGIN' })
         await client.query({ text: `SELECT version FROM ${this.#names.store} FOR SHARE` })
         const result = await client.query({
@@ -441,7 +444,7 @@ export class PostgresEngine implements Engine {
     let client: PostgresPoolClient | undefined
     let broken: unknown
     try {
-      client = await this.#pool!.connect()
+      client = await this.#connect()
       // One statement, one snapshot: the head version and every change up to it.
       const result = await client.query({
         text: `SELECT s.version, f.id, f.version, f.record IS NULL${records ? ', f.record' : ''}
@@ -473,7 +476,7 @@ ORDER BY f.version, f.id`,
     if (this.#closed) throw closedError()
     let client: PostgresPoolClient
     try {
-      client = await this.#pool!.connect()
+      client = await this.#connect()
     } catch (err) {
       throw readFailed('Starting a backup', this.description, err)
     }
@@ -556,6 +559,20 @@ ORDER BY f.version, f.id`,
     if (own !== undefined) await own.end().catch(() => {})
   }
 
+  /**
+   * A client from the pool. A checked-out client whose connection drops emits 'error' besides
+   * failing its query; without a listener that would crash the process (the pool listens only
+   * while the client is idle). The failed query reports the error.
+   */
+  async #connect (): Promise<PostgresPoolClient> {
+    const client = await this.#pool!.connect()
+    if (!this.#guarded.has(client)) {
+      this.#guarded.add(client)
+      client.on('error', () => {})
+    }
+    return client
+  }
+
   #makePool (pg: PgModule): PostgresPool {
     if (this.#options.pool !== undefined) {
       // An idle client that loses its connection emits 'error' on the pool: without a
@@ -617,7 +634,7 @@ ORDER BY f.version, f.id`,
     let client: PostgresPoolClient | undefined
     let broken: unknown
     try {
-      client = await this.#pool!.connect()
+      client = await this.#connect()
       const result = await client.query({ text: `SELECT version FROM ${this.#names.store}`, rowMode: 'array' })
       const head = Number((result.rows[0] as [string])[0])
       return epoch === this.#commitEpoch && this.#committing === 0 ? head : undefined
