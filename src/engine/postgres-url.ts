@@ -51,3 +51,14 @@ export function describeSettings (settings: { host?: unknown, port?: unknown, da
   const user = typeof settings?.user === 'string' ? `${settings.user}@` : ''
   return `postgres://${user}${text(settings?.host, 'localhost')}:${text(settings?.port, '5432')}/${text(settings?.database, '')}`
 }
+
+/** The URL as given, flowstore parameters kept, without its password: for results and messages. */
+export function withoutPassword (url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.password = ''
+    return parsed.toString()
+  } catch {
+    return describeUrl(url)
+  }
+}

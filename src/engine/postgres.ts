@@ -86,6 +86,13 @@ export interface PostgresOptions {
   connectTimeoutMs?: number
 }
 
+/** One row of fillEmpty(): an id with its version and record, or undefined for a deletion. */
+export interface RestoreRow {
+  readonly id: string
+  readonly version: number
+  readonly record: Uint8Array | undefined
+}
+
 const DEFAULT_SCHEMA = 'public'
 const DEFAULT_TABLE = 'flowstore'
 const DEFAULT_POLL_MS = 1000
@@ -526,6 +533,62 @@ ORDER BY f.version, f.id`,
         await client.query({ text: 'COMMIT' }).catch((err: unknown) => { broken ??= err })
         client.release(broken !== undefined && isConnectionError(broken) ? toError(broken) : undefined)
       }
+    }
+  }
+
+  /**
+   * Fills this store, which must be empty (version 0, no rows), in ONE transaction that holds
+   * the version row throughout: `fill` hands rows to `write` (ids with the versions and
+   * records they had, undefined for a deletion); then the store version becomes `version`
+   * and the store gets a new identity. If anything fails, nothing is written
+   * (FLOWSTORE_TARGET_NOT_EMPTY when the store is not empty). Returns the flow count.
+   */
+  async fillEmpty (version: number, fill: (write: (rows: readonly RestoreRow[]) => Promise<void>) => Promise<void>): Promise<number> {
+    if (this.#closed) throw closedError()
+    if (!this.#loaded) throw new Error('PostgresEngine.fillEmpty() before load()')
+    const names = this.#names
+    let client: PostgresPoolClient
+    try {
+      client = await this.#connect()
+    } catch (err) {
+      throw readFailed('Restoring', this.description, err)
+    }
+    let broken: unknown
+    try {
+      await client.query({ text: 'BEGIN' })
+      const [row] = (await client.query({ text: `SELECT version, EXISTS (SELECT 1 FROM ${names.flows}) FROM ${names.store} FOR UPDATE`, rowMode: 'array' })).rows as Array<[string, boolean]>
+      if (row === undefined || Number(row[0]) !== 0 || row[1]) {
+        throw new FlowStoreError('FLOWSTORE_TARGET_NOT_EMPTY', `The PostgreSQL store ${this.description} is not empty; restore into a new one (another table or schema: ?table=… or ?schema=… in the URL). flowstore never deletes a PostgreSQL store's rows`)
+      }
+      await fill(async (rows) => {
+        const unique = [...new Map(rows.map((one) => [one.id, one])).values()]
+        for (let start = 0; start < unique.length; start += WRITE_ROWS) {
+          const values: unknown[] = []
+          const tuples: string[] = []
+          for (const one of unique.slice(start, start + WRITE_ROWS)) {
+            values.push(Buffer.from(one.id, 'utf8'), one.version, one.record === undefined ? null : asBuffer(one.record))
+            tuples.push(`($${values.length - 2}::bytea, $${values.length - 1}::bigint, $${values.length}::bytea)`)
+          }
+          await client.query({
+            text: `INSERT INTO ${names.flows} (id, version, record) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, record = EXCLUDED.record`,
+            values
+          })
+        }
+      })
+      await client.query({ text: `UPDATE ${names.store} SET version = $1, store_id = $2::uuid`, values: [version, randomUUID()] })
+      await client.query({ text: 'SELECT pg_notify($1, $2)', values: [names.channel, `${version}:${this.#writerId}`] })
+      const [count] = (await client.query({ text: `SELECT count(*) FROM ${names.flows} WHERE record IS NOT NULL`, rowMode: 'array' })).rows as Array<[string]>
+      await client.query({ text: 'COMMIT' })
+      this.#lastOwn = Math.max(this.#lastOwn, version)
+      return Number(count![0])
+    } catch (err) {
+      broken = err
+      await client.query({ text: 'ROLLBACK' }).catch(() => {})
+      if (err instanceof FlowStoreError) throw err
+      if (isConnectionError(err)) throw disconnected(`Restoring into PostgreSQL at ${this.description} failed: the connection was lost (${errorText(err)}); nothing was restored`, err)
+      throw new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Restoring into PostgreSQL at ${this.description} failed: ${errorText(err)}; nothing was restored`, { cause: err })
+    } finally {
+      client.release(broken !== undefined && isConnectionError(broken) ? toError(broken) : undefined)
     }
   }
 
