@@ -2,8 +2,11 @@
 // creation, commits and their versions, the change record, ifVersion conflicts, watch,
 // snapshots, and the typed errors at open.
 
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openPostgresEngine, postgres, type PostgresEngine } from '../src/engine/postgres.ts'
+import { createStatements, tableNames } from '../src/engine/postgres-schema.ts'
 import type { CommitEntry } from '../src/engine/types.ts'
 import { HEADER_BYTES, RECORD_FORMAT, recordVersion } from '../src/layout.ts'
 import { type FlowStoreError, isFlowStoreError } from '../src/errors.ts'
@@ -63,6 +66,12 @@ describe('PostgreSQL engine', () => {
     expect(tables.map((row) => row.table_name)).toEqual(['flowstore', 'flowstore_store', 'flowstore_writers'])
     const [row] = await sql<{ layout: number, version: string }>(url, `SELECT layout, version FROM "${schemaOf(url)}".flowstore_store`)
     expect(row).toEqual({ layout: 1, version: '0' })
+  })
+
+  it('creates exactly the tables docs/postgres.md shows', async () => {
+    const doc = await readFile(join(import.meta.dirname, '..', 'docs', 'postgres.md'), 'utf8')
+    const expected = createStatements(tableNames('public', 'flowstore')).map((statement) => `${statement};`).join('\n\n')
+    expect(doc).toContain('```sql\n' + expected + '\n```')
   })
 
   it('commits one version per batch, stamps it into each record, and a later open reads them back', async () => {

@@ -245,6 +245,9 @@ export class PostgresEngine implements Engine {
     let failed: unknown
     try {
       await ensureSchema(client as unknown as pg.ClientBase, this.#names, this.#options.create)
+      // Writer rows are needed only for moments after a lost connection (see #landed). Best
+      // effort: a role without DELETE on the table still opens the store.
+      await client.query({ text: `DELETE FROM ${this.#names.writers} WHERE committed_at < now() - interval '7 days'` }).catch(() => {})
       // One snapshot for the store row and every flow row.
       await client.query({ text: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' })
       const head = await client.query({ text: `SELECT version, store_id::text FROM ${this.#names.store}`, rowMode: 'array' })
