@@ -1,42 +1,19 @@
-// The dirty set and the flushes: every change waits here until it is written to LevelDB in
-// ONE atomic batch with the bumped store version and the change record. Flushes run one at a
-// time; changes made while one is in flight go into the next. A failed flush puts its
-// changes back (a newer change to the same id wins) and rejects its waiters.
+// The dirty set and the flushes: every change waits here until the engine commits it, with
+// every other change of its flush, in ONE atomic commit that bumps the store version and
+// records the changes. Flushes run one at a time; changes made while one is in flight go into
+// the next. A failed flush puts its changes back (a newer change to the same id wins) and
+// rejects its waiters. Nothing here knows which engine it writes to.
 
 import type { CachedFlow } from './cached-flow.ts'
 import { Deferred, noop } from './deferred.ts'
+import type { CommitEntry, Engine } from './engine/types.ts'
 import { FlowStoreError } from './errors.ts'
-import {
-  CHANGE_DELETED, CHANGE_SAVED, changeKey, encodeVersion, flowKey, tombstoneKey, VERSION_KEY
-} from './layout.ts'
-import type { Database } from './location.ts'
 import type { FlowShape } from './types.ts'
 
 interface Pending<F extends FlowShape> {
   /** The new record, or undefined for a deletion. */
   flow: CachedFlow<F> | undefined
-  /** The version of this id's change-record entry on disk (to remove), if any. */
-  prev: number | undefined
-  /** Whether that entry is a tombstone (so t!<id> must go too). */
-  prevDeleted: boolean
 }
-
-// Encodings are set on each operation rather than on the batch: abstract-level spreads the
-// batch's options object into every operation, which measured ~2.8 µs per operation.
-type Operation =
-  | { type: 'put', key: string, value: Uint8Array, keyEncoding: 'utf8', valueEncoding: 'view' }
-  | { type: 'del', key: string, keyEncoding: 'utf8' }
-
-function put (key: string, value: Uint8Array): Operation {
-  return { type: 'put', key, value, keyEncoding: 'utf8', valueEncoding: 'view' }
-}
-
-function del (key: string): Operation {
-  return { type: 'del', key, keyEncoding: 'utf8' }
-}
-
-// classic-level's batch option (not in abstract-level's types).
-const SYNC = Object.freeze({ sync: true }) as object
 
 export interface CommittedBatch {
   readonly version: number
@@ -45,38 +22,29 @@ export interface CommittedBatch {
 }
 
 export interface FlusherOptions {
-  readonly db: Database
+  readonly engine: Engine
   readonly sync: boolean
   readonly version: number
-  readonly tombstones: Map<string, number>
   readonly onCommit?: (batch: CommittedBatch) => void
-  /** Called before the next batch after a batch failed with an I/O error. */
-  readonly recover?: () => Promise<void>
 }
 
 export class Flusher<F extends FlowShape> {
-  readonly #db: Database
+  readonly #engine: Engine
   readonly #sync: boolean
-  readonly #tombstones: Map<string, number>
   readonly #onCommit: ((batch: CommittedBatch) => void) | undefined
-  readonly #recover: (() => Promise<void>) | undefined
-  #needsRecovery = false
   #version: number
   #dirty = new Map<string, Pending<F>>()
   #inflight: Map<string, Pending<F>> | undefined
-  #inflightVersion = 0
   #next: Deferred | undefined
   #tail: Promise<void> = Promise.resolve()
   #lastError: FlowStoreError | undefined
   #batches = 0
 
   constructor (options: FlusherOptions) {
-    this.#db = options.db
+    this.#engine = options.engine
     this.#sync = options.sync
     this.#version = options.version
-    this.#tombstones = options.tombstones
     this.#onCommit = options.onCommit
-    this.#recover = options.recover
   }
 
   /** The last committed store version. */
@@ -107,33 +75,14 @@ export class Flusher<F extends FlowShape> {
     return this.#dirty.has(id) || this.#inflight?.has(id) === true
   }
 
-  tombstoneVersion (id: string): number | undefined {
-    return this.#tombstones.get(id)
-  }
-
   /**
-   * Records that `id` now holds `flow` (undefined: deleted); `current` is the cache entry it
-   * replaces. Returns the promise of the batch that will commit it.
+   * Records that `id` now holds `flow` (undefined: deleted). Returns the promise of the batch
+   * that will commit it.
    */
-  mark (id: string, flow: CachedFlow<F> | undefined, current: CachedFlow<F> | undefined): Promise<void> {
+  mark (id: string, flow: CachedFlow<F> | undefined): Promise<void> {
     const existing = this.#dirty.get(id)
-    if (existing !== undefined) {
-      existing.flow = flow
-    } else {
-      const inflight = this.#inflight?.get(id)
-      let prev: number | undefined
-      let prevDeleted = false
-      if (inflight !== undefined) {
-        prev = this.#inflightVersion
-        prevDeleted = inflight.flow === undefined
-      } else if (current !== undefined) {
-        prev = current.version
-      } else {
-        prev = this.#tombstones.get(id)
-        prevDeleted = prev !== undefined
-      }
-      this.#dirty.set(id, { flow, prev, prevDeleted })
-    }
+    if (existing !== undefined) existing.flow = flow
+    else this.#dirty.set(id, { flow })
     return this.commitPromise()
   }
 
@@ -157,25 +106,16 @@ export class Flusher<F extends FlowShape> {
     const waiters = this.#next
     this.#dirty = new Map()
     this.#next = undefined
-    const version = this.#version + 1
     this.#inflight = batch
-    this.#inflightVersion = version
+    let version: number
     try {
-      // LevelDB 1.20 keeps appending to its log after a failed append (a full disk, say),
-      // behind a torn record that recovery would stop at, dropping later acknowledged batches.
-      // Reopening first replays the log up to the torn (never acknowledged) record, writes
-      // it out and starts a fresh log.
-      if (this.#needsRecovery && this.#recover !== undefined) {
-        await this.#recover()
-        this.#needsRecovery = false
-      }
-      const operations = this.#operations(batch, version) as never
-      await (this.#sync ? this.#db.batch(operations, SYNC) : this.#db.batch(operations))
+      const entries: CommitEntry[] = []
+      for (const [id, pending] of batch) entries.push({ id, record: pending.flow?.record })
+      version = (await this.#engine.commit(entries, { sync: this.#sync })).version
     } catch (cause) {
       this.#inflight = undefined
       this.#restore(batch)
-      if (hasCode(cause, 'LEVEL_IO_ERROR')) this.#needsRecovery = true
-      const err = new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Writing ${batch.size} changed flow(s) to LevelDB failed; they stay dirty and the next flush retries them`, { cause })
+      const err = stillPending(cause, batch.size)
       this.#lastError = err
       waiters?.reject(err)
       throw err
@@ -189,10 +129,8 @@ export class Flusher<F extends FlowShape> {
     for (const [id, pending] of batch) {
       if (pending.flow !== undefined) {
         pending.flow.committed(version)
-        this.#tombstones.delete(id)
         saved.push(id)
       } else {
-        this.#tombstones.set(id, version)
         deleted.push(id)
       }
     }
@@ -200,44 +138,18 @@ export class Flusher<F extends FlowShape> {
     this.#onCommit?.({ version, saved, deleted })
   }
 
-  #operations (batch: Map<string, Pending<F>>, version: number): Operation[] {
-    const ops: Operation[] = []
-    const versionBytes = encodeVersion(version)
-    for (const [id, pending] of batch) {
-      if (pending.prev !== undefined) ops.push(del(changeKey(pending.prev, id)))
-      const flow = pending.flow
-      if (flow !== undefined) {
-        flow.stamp(version)
-        ops.push(put(flowKey(id), flow.record))
-        ops.push(put(changeKey(version, id), CHANGE_SAVED))
-        if (pending.prevDeleted) ops.push(del(tombstoneKey(id)))
-      } else {
-        ops.push(del(flowKey(id)))
-        ops.push(put(tombstoneKey(id), versionBytes))
-        ops.push(put(changeKey(version, id), CHANGE_DELETED))
-      }
-    }
-    ops.push(put(VERSION_KEY, versionBytes))
-    return ops
-  }
-
   /** Puts a failed batch back into the dirty set; a newer change to an id keeps its value. */
   #restore (batch: Map<string, Pending<F>>): void {
     for (const [id, pending] of batch) {
-      const newer = this.#dirty.get(id)
-      if (newer !== undefined) {
-        newer.prev = pending.prev
-        newer.prevDeleted = pending.prevDeleted
-      } else {
-        this.#dirty.set(id, pending)
-      }
+      if (!this.#dirty.has(id)) this.#dirty.set(id, pending)
     }
   }
 }
 
-function hasCode (err: unknown, code: string): boolean {
-  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e != null && depth < 4; e = e.cause as typeof e, depth++) {
-    if (e.code === code) return true
+/** The error a failed commit gives its waiters: the engine's code and cause, and what happens next. */
+function stillPending (cause: unknown, changes: number): FlowStoreError {
+  if (cause instanceof FlowStoreError) {
+    return new FlowStoreError(cause.code, `${cause.message}; the ${changes} change(s) stay pending and the next flush retries them`, { cause: cause.cause ?? cause, id: cause.id })
   }
-  return false
+  return new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Committing ${changes} changed flow(s) failed; they stay pending and the next flush retries them`, { cause })
 }

@@ -1,18 +1,19 @@
 // FlowStore: the public store. Reads are synchronous and served from the cache (filled once
 // at open, kept current by our own writes); writes update the cache at once and are
-// committed by the flusher in atomic batches.
+// committed by the flusher in atomic batches, through the engine (engine/types.ts): the one
+// thing that persists the store. Reads never touch the engine.
 
-import type { CachedFlow } from './cached-flow.ts'
+import { CachedFlow } from './cached-flow.ts'
 import { exportBackup, resolveSince } from './backup/export.ts'
 import type { BackupInfo, BackupOptions } from './backup/types.ts'
 import { FlowCodec } from './codec.ts'
 import { noop } from './deferred.ts'
+import { engineFor, type StoreLocation } from './engine/open.ts'
+import type { Engine, EngineState } from './engine/types.ts'
 import { FlowStoreError } from './errors.ts'
 import { type CommittedBatch, Flusher } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
-import { changesAfterRange, decodeVersion, parseChange, VERSION_KEY } from './layout.ts'
-import { type LoadedState, loadState } from './loader.ts'
-import { type Database, type OpenedLocation, openLocation } from './location.ts'
+import { recordVersion } from './layout.ts'
 import { type ResolvedOptions, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
 import type { Change, Flow, FlowShape, FlowStoreOptions, Frozen, LazyFlow } from './types.ts'
@@ -27,7 +28,7 @@ export interface ChangesSince {
 }
 
 export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
-  readonly #location: OpenedLocation
+  readonly #engine: Engine
   readonly #options: ResolvedOptions
   readonly #codec: FlowCodec
   readonly #cache: Map<string, CachedFlow<F>>
@@ -40,45 +41,48 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   #closed = false
   readonly #listeners = new Set<(change: Change) => void>()
   #server: Promise<StoreServer> | undefined
-  /** Backups and change reads in progress: close() lets them finish before closing LevelDB. */
+  /** Backups and change reads in progress: close() lets them finish before closing the engine. */
   readonly #reading = new Set<Promise<unknown>>()
 
   /**
-   * Opens (creating if needed) the store at `location`: a directory, opened with
-   * classic-level, or an abstract-level database you built (memory-level, …). Loads every
-   * flow's bytes in one scan; decodes nothing.
+   * Opens (creating if needed) the store at `location`: a directory (opened with
+   * classic-level), an abstract-level database you built (memory-level, …), a postgres:// URL,
+   * or an engine. Loads every flow's bytes once; decodes nothing.
    */
-  static async open<F extends FlowShape = Flow> (location: string | Database, options?: FlowStoreOptions): Promise<FlowStore<F>> {
+  static async open<F extends FlowShape = Flow> (location: StoreLocation, options?: FlowStoreOptions): Promise<FlowStore<F>> {
     const resolved = resolveOptions(options)
     const codec = new FlowCodec(resolved)
-    const opened = await openLocation(location)
+    const engine = await engineFor(location)
+    const flows = new Map<string, CachedFlow<F>>()
     try {
-      const state = await loadState<F>(opened.db, codec)
-      return new FlowStore<F>(opened, resolved, codec, state)
+      const state = await engine.load((id, record) => {
+        // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
+        flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec))
+      })
+      return new FlowStore<F>(engine, resolved, codec, flows, state)
     } catch (err) {
-      await opened.close().catch(noop)
+      await engine.close().catch(noop)
       throw err
     }
   }
 
   private constructor (
-    location: OpenedLocation,
+    engine: Engine,
     options: ResolvedOptions,
     codec: FlowCodec,
-    { flows, tombstones, version, storeId }: LoadedState<F>
+    flows: Map<string, CachedFlow<F>>,
+    { version, storeId }: EngineState
   ) {
     this.#storeId = storeId
-    this.#location = location
+    this.#engine = engine
     this.#options = options
     this.#codec = codec
     this.#cache = flows
     this.#flusher = new Flusher<F>({
-      db: location.db,
+      engine,
       sync: options.sync,
       version,
-      tombstones,
-      onCommit: (batch) => { this.#notify(batch) },
-      recover: async () => { await location.reopen() }
+      onCommit: (batch) => { this.#notify(batch) }
     })
     this.#view = new FlowsView<F>(flows, () => { this.#assertOpen() })
     this.#startInterval()
@@ -92,9 +96,9 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     return this.#storeId
   }
 
-  /** The directory the store opened, or undefined for a database passed in. */
+  /** The directory the store opened, or undefined for a database passed in (or PostgreSQL). */
   get directory (): string | undefined {
-    return this.#location.directory
+    return this.#engine.directory
   }
 
   /** The last committed store version: grows with every committed batch; persisted. */
@@ -213,7 +217,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     this.#assertReadable()
     const since = await resolveSince(options.since)
     this.#assertReadable()
-    return await this.#track(exportBackup(this.#location.db, file, { since, compressionLevel: options.compressionLevel, onProgress: options.onProgress }))
+    return await this.#track(exportBackup(this.#engine, file, { since, compressionLevel: options.compressionLevel, onProgress: options.onProgress }))
   }
 
   /** What changed after `version`, read from the persisted change record (no full scan). */
@@ -224,23 +228,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   }
 
   async #readChanges (version: number): Promise<ChangesSince> {
-    const db = this.#location.db
-    const snapshot = db.supports.explicitSnapshots ? db.snapshot() : undefined
-    try {
-      const options = { keyEncoding: 'utf8', valueEncoding: 'view', snapshot } as never
-      const current = decodeVersion(await db.get(VERSION_KEY, options) as Uint8Array | undefined) ?? 0
-      const changes: Change[] = []
-      const iterator = db.iterator({
-        ...changesAfterRange(version),
-        keyEncoding: 'view',
-        valueEncoding: 'view',
-        snapshot
-      } as never) as AsyncIterable<[Uint8Array, Uint8Array]>
-      for await (const [key, value] of iterator) changes.push(parseChange(key, value))
-      return { version: current, changes }
-    } finally {
-      await snapshot?.close()
-    }
+    const answer = await this.#engine.changesSince(version)
+    return { version: answer.version, changes: answer.changes.map(({ id, version, deleted }) => ({ id, version, deleted })) }
   }
 
   /**
@@ -315,7 +304,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     // After the final flush, so the writes it committed are acknowledged to their clients.
     await this.#server?.then(async (server) => { await server.close() }, noop)
     this.#closed = true
-    await this.#location.close()
+    await this.#engine.close()
   }
 
   /** Applies one change to the cache and the dirty set; returns its commit promise. */
@@ -327,7 +316,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     } else {
       this.#cache.set(id, flow)
     }
-    return this.#flusher.mark(id, flow, current)
+    return this.#flusher.mark(id, flow)
   }
 
   #schedule (): void {
