@@ -1,7 +1,8 @@
-// Moving stores between LevelDB and PostgreSQL: backups of a LevelDB store restored into
-// PostgreSQL (a full backup and a chain with changed-only ones), which builds the same store
-// (flows, versions, deletions) in one transaction, refuses a store that is not empty, and
-// leaves the store empty when a backup turns out damaged.
+// Moving stores between LevelDB and PostgreSQL: backups of a PostgreSQL store (one snapshot,
+// while another store keeps committing) restored into LevelDB, and backups of a LevelDB store
+// restored into PostgreSQL (a full backup and a chain with changed-only ones), which builds
+// the same store (flows, versions, deletions) in one transaction, refuses a store that is not
+// empty, and leaves the store empty when a backup turns out damaged.
 
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -131,3 +132,73 @@ describe('restore into PostgreSQL', () => {
     expect(row).toEqual({ rows: '0', version: '0' })
   })
 })
+
+describe('backups of a PostgreSQL store', () => {
+  it('backs up a PostgreSQL store (full, then changed-only) and restores it into LevelDB: the same flows and versions', async () => {
+    const url = freshPostgresUrl()
+    const dir = await tempDir()
+    const store = await FlowStore.open(url)
+    try {
+      await store.saveMany(Array.from({ length: 1200 }, (_, i) => ({ id: `flow-${i}`, n: i, when: new Date(i), bytes: new Uint8Array([i & 0xff, 1]) })))
+      await store.save({ id: 'id with \u0000 and 😀', nested: { list: [1, 'two', null, undefined, NaN] } })
+      await store.delete('flow-3')
+      const full = await store.backup(join(dir, 'full.fsbk'))
+      expect(full.storeId).toBe(store.storeId)
+      await store.save({ id: 'flow-4', n: 'changed' })
+      await store.delete('flow-5')
+      await store.save({ id: 'late' })
+      const changes = await store.backup(join(dir, 'c1.fsbk'), { since: full })
+      expect(changes.kind).toBe('changes')
+      expect(changes.flows).toBe(2)
+      expect(changes.deletions).toBe(1)
+
+      const restored = await restoreBackup([full.file, changes.file], join(dir, 'restored'))
+      expect(restored.version).toBe(store.version)
+      const expected = await loadPostgres(url)
+      const actual = await loadLevel(join(dir, 'restored'))
+      expect(actual.version).toBe(expected.version)
+      expect(actual.flows).toEqual(expected.flows)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('holds exactly one store version while another store commits to the same database', async () => {
+    const url = freshPostgresUrl()
+    const dir = await tempDir()
+    const ids = Array.from({ length: 5000 }, (_, i) => `f${i}`)
+    const writer = await FlowStore.open(url)
+    const reader = await FlowStore.open(url)
+    try {
+      await writer.saveMany(ids.map((id) => ({ id, generation: 0, padding: 'x'.repeat(100) })))
+      // Every commit of the writer rewrites every flow with the next generation: any single
+      // version holds one generation throughout.
+      let stop = false
+      let generation = 0
+      const writing = (async () => {
+        while (!stop) {
+          generation++
+          await writer.saveMany(ids.map((id) => ({ id, generation, padding: 'x'.repeat(100) })))
+        }
+      })()
+      const info = await reader.backup(join(dir, 'full.fsbk'))
+      stop = true
+      await writing
+      expect(info.flows).toBe(5000)
+
+      await restoreBackup(info.file, join(dir, 'restored'))
+      const restored = await FlowStore.open(join(dir, 'restored'))
+      try {
+        const generations = new Set([...restored.flows.values()].map((flow) => flow.generation))
+        expect(generations.size).toBe(1)
+        expect(restored.version).toBe(info.version)
+      } finally {
+        await restored.close()
+      }
+    } finally {
+      await writer.close()
+      await reader.close()
+    }
+  })
+})
+
