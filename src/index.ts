@@ -1,6 +1,7 @@
 // The public API of flowstore.
 export { FlowStore } from './store.ts'
 export { FlowStoreError, isFlowStoreError } from './errors.ts'
+export { postgres } from './engine/postgres.ts'
 export { readBackupHeader, verifyBackup } from './backup/verify.ts'
 export { restoreBackup } from './backup/restore.ts'
 export { backupToDirectory, listBackups, pruneBackups, restoreFromDirectory, startBackups } from './backup/retention.ts'
@@ -13,6 +14,7 @@ export { repairStore } from './maintenance/repair.ts'
 
 export type { ChangesSince } from './store.ts'
 export type { FlowStoreErrorCode, FlowStoreErrorOptions } from './errors.ts'
+export type { PostgresEngine, PostgresOptions, PostgresPool, PostgresPoolClient } from './engine/postgres.ts'
 export type { BackupInfo, BackupOptions, BackupReport, Progress, RestoreInfo, RestoreOptions } from './backup/types.ts'
 export type { BackupHeader, BackupKind } from './backup/format.ts'
 export type { BackupEntry, BackupSchedule, BackupScheduleOptions, DirectoryBackupOptions, PruneOptions, PruneResult, RestoreFromDirectoryOptions } from './backup/retention.ts'

@@ -4,6 +4,7 @@
 // root). stop() and start() stop and restart it on the same data (the restart tests);
 // remove() stops it and deletes its data.
 
+import { randomBytes } from 'node:crypto'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -20,7 +21,6 @@ export interface TestPostgres {
   remove (): Promise<void>
 }
 
-const PASSWORD = 'flowstore-test'
 
 /** A free TCP port on the loopback interface (free when asked; the server takes it next). */
 export async function freePort (): Promise<number> {
@@ -41,12 +41,14 @@ export async function startTestPostgres (): Promise<TestPostgres> {
   const parent = await mkdtemp(join(tmpdir(), 'flowstore-pg-'))
   await chmod(parent, 0o755)
   const logs: string[] = []
+  // Random, so a test can check that no output shows it.
+  const password = randomBytes(12).toString('hex')
   for (let attempt = 1; ; attempt++) {
     const port = await freePort()
     const server = new EmbeddedPostgres({
       databaseDir: join(parent, 'data'),
       user: 'postgres',
-      password: PASSWORD,
+      password,
       port,
       persistent: true,
       createPostgresUser: true,
@@ -72,7 +74,7 @@ export async function startTestPostgres (): Promise<TestPostgres> {
       running = false
     }
     return {
-      url: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`,
+      url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
       port,
       async start () {
         if (running) return

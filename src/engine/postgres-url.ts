@@ -27,6 +27,8 @@ export function parsePostgresUrl (url: string): ParsedPostgresUrl {
   }
   const schema = parsed.searchParams.get('schema') ?? undefined
   const table = parsed.searchParams.get('table') ?? undefined
+  // Untouched when there is nothing to take off: node-postgres reads it as the user wrote it.
+  if (schema === undefined && table === undefined) return { connectionString: url, schema, table }
   parsed.searchParams.delete('schema')
   parsed.searchParams.delete('table')
   return { connectionString: parsed.toString(), schema, table }

@@ -42,7 +42,9 @@ export interface PostgresPoolClient {
 export interface PostgresOptions {
   /**
    * Where the database is: `postgres://user:password@host:port/database` (any form
-   * node-postgres accepts). Give this or `pool`.
+   * node-postgres accepts). Its `schema` and `table` query parameters, if any, are
+   * flowstore's (see below; the options win) and are not sent to the server. Give this or
+   * `pool`.
    */
   connectionString?: string
   /**
@@ -120,12 +122,11 @@ export function postgres (options: PostgresOptions): PostgresEngine {
 }
 
 /**
- * The engine for a `postgres://` or `postgresql://` URL. Its `schema` and `table` query
- * parameters choose the tables (and are not sent to the server).
+ * The engine for a `postgres://` or `postgresql://` URL (what FlowStore.open() uses for one).
+ * Its `schema` and `table` query parameters choose the tables.
  */
 export function openPostgresEngine (url: string, options: Omit<PostgresOptions, 'connectionString' | 'pool'> = {}): PostgresEngine {
-  const parsed = parsePostgresUrl(url)
-  return new PostgresEngine({ ...options, connectionString: parsed.connectionString, schema: parsed.schema ?? options.schema, table: parsed.table ?? options.table })
+  return new PostgresEngine({ ...options, connectionString: url })
 }
 
 interface ResolvedPostgresOptions {
@@ -152,10 +153,11 @@ function resolvePostgresOptions (options: PostgresOptions): ResolvedPostgresOpti
   }
   const create = options.create ?? true
   if (typeof create !== 'boolean') throw new TypeError(`Option create must be a boolean, got ${String(create)}`)
+  const url = connectionString === undefined ? undefined : parsePostgresUrl(connectionString)
   return {
-    connectionString,
+    connectionString: url?.connectionString,
     pool,
-    names: tableNames(options.schema ?? DEFAULT_SCHEMA, options.table ?? DEFAULT_TABLE),
+    names: tableNames(options.schema ?? url?.schema ?? DEFAULT_SCHEMA, options.table ?? url?.table ?? DEFAULT_TABLE),
     create,
     pollIntervalMs: positive('pollIntervalMs', options.pollIntervalMs ?? DEFAULT_POLL_MS),
     poolSize: positive('poolSize', options.poolSize ?? DEFAULT_POOL_SIZE),

@@ -4,6 +4,7 @@
 
 import { checkStore } from '../../maintenance/check.ts'
 import { type Command, expectPositionals } from '../command.ts'
+import { levelDirectoryOnly } from '../database.ts'
 import { EXIT_FAILURE, EXIT_OK } from '../errors.ts'
 import { formatBytes, formatCount, formatDuration } from '../output.ts'
 
@@ -28,6 +29,7 @@ export const checkCommand: Command = {
   ],
   async run (args) {
     const [db] = expectPositionals(this, args, 1, 1, '<db>')
+    levelDirectoryOnly(this.name, db!)
     const report = await checkStore(db!)
     const text: string[] = []
     const summary = `${formatCount(report.flows)} flow(s), ${formatCount(report.tombstones)} tombstone(s), version ${report.version ?? 0}; ` +

@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { FlowStoreError, importLegacyJson, type LegacyFormat } from '../../index.ts'
 import { type Command, expectPositionals, stringOption } from '../command.ts'
 import { UsageError } from '../errors.ts'
-import { openOrCreate } from '../database.ts'
+import { displayName, openOrCreate } from '../database.ts'
 import { formatCount, formatDuration } from '../output.ts'
 
 const FORMATS = ['auto', 'object', 'array', 'jsonl']
@@ -50,7 +50,7 @@ export const importCommand: Command = {
       })
       line.done()
       const text = [
-        `imported ${formatCount(report.imported)} flow(s) from ${report.file} (${report.format}) into ${store.directory}`,
+        `imported ${formatCount(report.imported)} flow(s) from ${report.file} (${report.format}) into ${store.directory ?? displayName(to!)}`,
         `  unchanged ${formatCount(report.unchanged)}, skipped ${formatCount(report.skippedCount)}, records ${formatCount(report.total)}, store version ${report.version}, ${formatDuration(report.durationMs)}`
       ]
       for (const skipped of report.skipped.slice(0, SHOWN_SKIPPED)) {
@@ -60,7 +60,7 @@ export const importCommand: Command = {
       if (report.skippedCount > Math.min(report.skipped.length, SHOWN_SKIPPED)) {
         text.push(`  … and ${formatCount(report.skippedCount - Math.min(report.skipped.length, SHOWN_SKIPPED))} more skipped (use --json for the list)`)
       }
-      return { json: { ok: true, ...report, db: store.directory }, text }
+      return { json: { ok: true, ...report, db: store.directory ?? displayName(to!) }, text }
     } finally {
       line.done()
       await store.close()

@@ -3,6 +3,7 @@
 
 import { repairStore } from '../../maintenance/repair.ts'
 import { type Command, expectPositionals } from '../command.ts'
+import { levelDirectoryOnly } from '../database.ts'
 import { formatCount, formatDuration } from '../output.ts'
 
 /** Flows listed in text output; --json lists them all. */
@@ -29,6 +30,7 @@ export const repairCommand: Command = {
   ],
   async run (args) {
     const [db] = expectPositionals(this, args, 1, 1, '<db>')
+    levelDirectoryOnly(this.name, db!)
     const report = await repairStore(db!, { force: args.values.force === true })
     const text: string[] = []
     if (!report.repaired) {
