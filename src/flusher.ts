@@ -3,16 +3,55 @@
 // records the changes. Flushes run one at a time; changes made while one is in flight go into
 // the next. A failed flush puts its changes back (a newer change to the same id wins) and
 // rejects its waiters. Nothing here knows which engine it writes to.
+//
+// Conditional writes (ifVersion) come in groups (a save, a delete, a transaction) that stand or
+// fall together. They coalesce with the other changes of their flush; when the engine refuses
+// some conditions, the groups they belong to are taken out of the commit (their cache changes
+// put back, their promises rejected with FLOWSTORE_CONFLICT) and the rest is committed.
+//
+// Other writers (engine.watch, or a commit that finds the store moved on since the version
+// this cache shows) are caught up with engine.changesSince(), run in the same queue as the
+// commits, so a catch-up never sees a commit of ours half done.
 
 import type { CachedFlow } from './cached-flow.ts'
 import { Deferred, noop } from './deferred.ts'
-import type { CommitEntry, Engine } from './engine/types.ts'
-import { FlowStoreError } from './errors.ts'
+import type { CommitEntry, Engine, EngineChange } from './engine/types.ts'
+import { FlowStoreError, isFlowStoreError } from './errors.ts'
 import type { FlowShape } from './types.ts'
+
+/** A group of writes with conditions: it commits whole, or not at all. */
+class Guard {
+  readonly deferred = new Deferred()
+  /** The ids whose condition did not hold, once the engine refused the group. */
+  readonly failed: string[] = []
+}
+
+interface Condition<F extends FlowShape> {
+  readonly guard: Guard
+  /** The committed version required; undefined for a write that only belongs to the group. */
+  readonly ifVersion: number | undefined
+  /** The committed entry this write replaced: put back when the group is refused. */
+  before: CachedFlow<F> | undefined
+}
 
 interface Pending<F extends FlowShape> {
   /** The new record, or undefined for a deletion. */
   flow: CachedFlow<F> | undefined
+  /** Set for a write of a conditional group. */
+  condition?: Condition<F> | undefined
+  /**
+   * A later unconditional write of this id took the conditional write's place: it commits
+   * even when the condition's group is refused (the last write wins, as without a condition).
+   */
+  keep?: boolean
+}
+
+/** A conditional write, as the store hands it over. */
+export interface GuardedWrite<F extends FlowShape> {
+  readonly id: string
+  readonly flow: CachedFlow<F> | undefined
+  readonly ifVersion: number | undefined
+  readonly before: CachedFlow<F> | undefined
 }
 
 export interface CommittedBatch {
@@ -21,33 +60,51 @@ export interface CommittedBatch {
   readonly deleted: readonly string[]
 }
 
-export interface FlusherOptions {
+/** What the flusher asks of the store's cache (methods: a store of any flow type fits). */
+export interface CacheHooks<F extends FlowShape> {
+  onCommit (batch: CommittedBatch): void
+  /** Puts back the entry a refused conditional write replaced (undefined: there was none). */
+  rollback (id: string, before: CachedFlow<F> | undefined): void
+  /**
+   * Another writer's committed change (with its record when saved), in version order. The
+   * store applies it to the cache unless `pending` (a change of ours to that id waits to be
+   * committed: it commits later and wins); returns the entry it stands for.
+   */
+  onRemote (change: EngineChange, pending: boolean): CachedFlow<F> | undefined
+}
+
+export interface FlusherOptions<F extends FlowShape> {
   readonly engine: Engine
   readonly sync: boolean
   readonly version: number
-  readonly onCommit?: (batch: CommittedBatch) => void
+  readonly cache: CacheHooks<F>
 }
 
 export class Flusher<F extends FlowShape> {
   readonly #engine: Engine
   readonly #sync: boolean
-  readonly #onCommit: ((batch: CommittedBatch) => void) | undefined
+  readonly #cache: CacheHooks<F>
+  /** The version the cache shows: every commit up to it is in the cache. */
   #version: number
+  /** Versions we committed above #version while other writers' commits are not caught up. */
+  readonly #own = new Set<number>()
   #dirty = new Map<string, Pending<F>>()
   #inflight: Map<string, Pending<F>> | undefined
   #next: Deferred | undefined
   #tail: Promise<void> = Promise.resolve()
+  /** A catch-up queued behind the work in flight, not started yet (joined, not repeated). */
+  #queuedCatchUp: Promise<void> | undefined
   #lastError: FlowStoreError | undefined
   #batches = 0
 
-  constructor (options: FlusherOptions) {
+  constructor (options: FlusherOptions<F>) {
     this.#engine = options.engine
     this.#sync = options.sync
     this.#version = options.version
-    this.#onCommit = options.onCommit
+    this.#cache = options.cache
   }
 
-  /** The last committed store version. */
+  /** The version the cache shows (the last committed one, when no other writer is ahead). */
   get version (): number {
     return this.#version
   }
@@ -81,9 +138,26 @@ export class Flusher<F extends FlowShape> {
    */
   mark (id: string, flow: CachedFlow<F> | undefined): Promise<void> {
     const existing = this.#dirty.get(id)
-    if (existing !== undefined) existing.flow = flow
-    else this.#dirty.set(id, { flow })
+    if (existing === undefined) {
+      this.#dirty.set(id, { flow })
+    } else {
+      existing.flow = flow
+      if (existing.condition !== undefined) existing.keep = true
+    }
     return this.commitPromise()
+  }
+
+  /**
+   * Records a group of conditional writes; none of their ids may be pending (the store
+   * refuses that first). Returns the promise of the group: resolved once committed, rejected
+   * with FLOWSTORE_CONFLICT when a condition did not hold (its changes then put back).
+   */
+  markGuarded (writes: ReadonlyArray<GuardedWrite<F>>): Promise<void> {
+    const guard = new Guard()
+    for (const { id, flow, ifVersion, before } of writes) {
+      this.#dirty.set(id, { flow, condition: { guard, ifVersion, before } })
+    }
+    return guard.deferred.promise
   }
 
   /** The promise of the next batch to commit (resolved at once when nothing is dirty). */
@@ -93,9 +167,24 @@ export class Flusher<F extends FlowShape> {
     return this.#next.promise
   }
 
-  /** Writes everything dirty now (after any flush in flight); resolves once committed. */
+  /**
+   * Writes everything dirty now (after any flush in flight); resolves once committed. A
+   * conditional group refused on the way rejects its own promise, not this one.
+   */
   flush (): Promise<void> {
     const run = this.#tail.then(async () => { await this.#run() })
+    this.#tail = run.catch(noop)
+    return run
+  }
+
+  /** Brings the cache up to date with other writers' commits (after the work in flight). */
+  catchUp (): Promise<void> {
+    if (this.#queuedCatchUp !== undefined) return this.#queuedCatchUp
+    const run = this.#tail.then(async () => {
+      this.#queuedCatchUp = undefined
+      await this.#catchUp()
+    })
+    this.#queuedCatchUp = run
     this.#tail = run.catch(noop)
     return run
   }
@@ -107,21 +196,40 @@ export class Flusher<F extends FlowShape> {
     this.#dirty = new Map()
     this.#next = undefined
     this.#inflight = batch
-    let version: number
+    const refused: Guard[] = []
+    let committed: { version: number, previous: number } | undefined
     try {
-      const entries: CommitEntry[] = []
-      for (const [id, pending] of batch) entries.push({ id, record: pending.flow?.record })
-      version = (await this.#engine.commit(entries, { sync: this.#sync })).version
+      while (batch.size > 0) {
+        try {
+          committed = await this.#engine.commit(entriesOf(batch), { sync: this.#sync })
+          break
+        } catch (err) {
+          if (!isFlowStoreError(err, 'FLOWSTORE_CONFLICT')) throw err
+          const guards = this.#refuse(batch, err.ids ?? [])
+          // A conflict on no condition of ours would repeat forever: the engine is at fault.
+          if (guards.length === 0) throw err
+          refused.push(...guards)
+        }
+      }
     } catch (cause) {
       this.#inflight = undefined
       this.#restore(batch)
       const err = stillPending(cause, batch.size)
       this.#lastError = err
       waiters?.reject(err)
+      for (const pending of batch.values()) pending.condition?.guard.deferred.reject(err)
+      await this.#afterCommit(refused)
       throw err
     }
     this.#inflight = undefined
-    this.#version = version
+    if (committed !== undefined) this.#committed(batch, committed)
+    waiters?.resolve()
+    await this.#afterCommit(refused)
+  }
+
+  #committed (batch: Map<string, Pending<F>>, { version, previous }: { version: number, previous: number }): void {
+    if (previous === this.#version && this.#own.size === 0) this.#version = version
+    else this.#own.add(version)
     this.#batches++
     this.#lastError = undefined
     const saved: string[] = []
@@ -133,9 +241,61 @@ export class Flusher<F extends FlowShape> {
       } else {
         deleted.push(id)
       }
+      pending.condition?.guard.deferred.resolve()
     }
-    waiters?.resolve()
-    this.#onCommit?.({ version, saved, deleted })
+    this.#cache.onCommit({ version, saved, deleted })
+  }
+
+  /**
+   * Takes the groups of the conflicting ids out of `batch`: their writes leave it (and the
+   * cache gets back what they replaced, unless a newer change of the id waits), except those
+   * a later unconditional write took over, which stay without their condition.
+   */
+  #refuse (batch: Map<string, Pending<F>>, ids: readonly string[]): Guard[] {
+    const guards = new Set<Guard>()
+    for (const id of ids) {
+      const guard = batch.get(id)?.condition?.guard
+      if (guard === undefined) continue
+      guard.failed.push(id)
+      guards.add(guard)
+    }
+    for (const [id, pending] of batch) {
+      const condition = pending.condition
+      if (condition === undefined || !guards.has(condition.guard)) continue
+      if (pending.keep === true) {
+        pending.condition = undefined
+        pending.keep = false
+      } else {
+        batch.delete(id)
+        if (!this.#dirty.has(id)) this.#cache.rollback(id, condition.before)
+      }
+    }
+    return [...guards]
+  }
+
+  /**
+   * Catches up when another writer committed before us (our commit was not the next version
+   * after the one the cache shows) or refused a condition of ours; then rejects the refused
+   * groups, so the cache shows the write that came first when their promises reject. A
+   * failed catch-up is retried by the next commit, watch() report or refresh().
+   */
+  async #afterCommit (refused: readonly Guard[]): Promise<void> {
+    if (refused.length === 0 && this.#own.size === 0) return
+    await this.#catchUp().catch(noop)
+    for (const guard of refused) guard.deferred.reject(conflictError(guard.failed))
+  }
+
+  async #catchUp (): Promise<void> {
+    const answer = await this.#engine.changesSince(this.#version, { records: true })
+    for (const change of answer.changes) {
+      if (change.version <= this.#version || this.#own.has(change.version)) continue
+      const pending = this.#dirty.get(change.id)
+      const entry = this.#cache.onRemote(change, pending !== undefined)
+      if (pending?.condition !== undefined) pending.condition.before = entry
+    }
+    // The answer is complete up to its version, which is past every commit of ours.
+    this.#version = Math.max(this.#version, answer.version)
+    this.#own.clear()
   }
 
   /** Puts a failed batch back into the dirty set; a newer change to an id keeps its value. */
@@ -146,10 +306,23 @@ export class Flusher<F extends FlowShape> {
   }
 }
 
+function entriesOf<F extends FlowShape> (batch: Map<string, Pending<F>>): CommitEntry[] {
+  const entries: CommitEntry[] = []
+  for (const [id, { flow, condition }] of batch) {
+    entries.push(condition?.ifVersion === undefined ? { id, record: flow?.record } : { id, record: flow?.record, ifVersion: condition.ifVersion })
+  }
+  return entries
+}
+
 /** The error a failed commit gives its waiters: the engine's code and cause, and what happens next. */
 function stillPending (cause: unknown, changes: number): FlowStoreError {
   if (cause instanceof FlowStoreError) {
     return new FlowStoreError(cause.code, `${cause.message}; the ${changes} change(s) stay pending and the next flush retries them`, { cause: cause.cause ?? cause, id: cause.id })
   }
   return new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Committing ${changes} changed flow(s) failed; they stay pending and the next flush retries them`, { cause })
+}
+
+export function conflictError (ids: readonly string[], why = 'changed since the version given as ifVersion'): FlowStoreError {
+  const listed = ids.slice(0, 3).map((id) => JSON.stringify(id)).join(', ') + (ids.length > 3 ? ` and ${ids.length - 3} more` : '')
+  return new FlowStoreError('FLOWSTORE_CONFLICT', `Flow ${listed} ${why}; nothing of this write was committed. Read the flow again (store.lazy(id).version) and retry`, { ids })
 }
