@@ -121,7 +121,8 @@ describe('PostgreSQL engine: cut connections', () => {
     expect(watched.notificationConnections).toBe(2)
     await writer.commit([save('c', '3')], { sync: false })
     await until(() => heard.includes(3), 'version 3 is heard by notification')
-    expect(heard).toEqual([1, 2, 3])
+    // The version read after reconnecting may repeat one already heard.
+    expect([...new Set(heard)]).toEqual([1, 2, 3])
   })
 
   it('hears other writers by polling while the notification connection cannot be made', async () => {

@@ -207,9 +207,8 @@ export class PostgresEngine implements Engine {
   /** Commits in flight, and a counter bumped when one starts or ends: see #readHead. */
   #committing = 0
   #commitEpoch = 0
-  /** The highest version this engine committed, and the highest it told listeners about. */
+  /** The highest version this engine committed (or loaded). */
   #lastOwn = 0
-  #delivered = 0
   #cursors = 0
   /** Pool clients given an 'error' listener (see #connect). */
   readonly #guarded = new WeakSet<PostgresPoolClient>()
@@ -264,7 +263,7 @@ export class PostgresEngine implements Engine {
       }
       await client.query({ text: 'COMMIT' })
       this.#loaded = true
-      this.#lastOwn = this.#delivered = Number(version)
+      this.#lastOwn = Number(version)
       if (this.#listeners.size > 0) this.#startWatching()
       return { storeId, version: Number(version), tombstones }
     } catch (err) {
@@ -607,11 +606,6 @@ ORDER BY f.version, f.id`,
     return () => { this.#listeners.delete(listener) }
   }
 
-  /** Reads the store version now and tells listeners when another writer moved it. */
-  refresh (): void {
-    this.#watcher?.poll()
-  }
-
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -714,9 +708,13 @@ ORDER BY f.version, f.id`,
     }
   }
 
+  /**
+   * Tells the listeners about `version` when the last commit is another writer's. The poll
+   * repeats it while that holds: a store whose catch-up failed (the server was away) tries
+   * again, and one that is up to date ignores it.
+   */
   #deliver (version: number): void {
-    if (this.#closed || version <= this.#delivered || version <= this.#lastOwn) return
-    this.#delivered = version
+    if (this.#closed || version <= this.#lastOwn) return
     for (const listener of [...this.#listeners]) {
       try {
         listener(version)
