@@ -54,6 +54,14 @@ export interface GuardedWrite<F extends FlowShape> {
   readonly before: CachedFlow<F> | undefined
 }
 
+interface QueuedCatchUp {
+  run: Promise<void>
+  /** The highest version an engine reported: no read when the cache shows it by then. */
+  upTo: number
+  /** A refresh() joined: read in any case. */
+  forced: boolean
+}
+
 export interface CommittedBatch {
   readonly version: number
   readonly saved: readonly string[]
@@ -92,8 +100,8 @@ export class Flusher<F extends FlowShape> {
   #inflight: Map<string, Pending<F>> | undefined
   #next: Deferred | undefined
   #tail: Promise<void> = Promise.resolve()
-  /** A catch-up queued behind the work in flight, not started yet (joined, not repeated). */
-  #queuedCatchUp: Promise<void> | undefined
+  /** A catch-up queued behind the work in flight, not started yet: later requests join it. */
+  #queuedCatchUp: QueuedCatchUp | undefined
   #lastError: FlowStoreError | undefined
   #batches = 0
 
@@ -148,6 +156,21 @@ export class Flusher<F extends FlowShape> {
   }
 
   /**
+   * A deletion of an id whose pending change is a deletion already: nothing new to write,
+   * unless that deletion has a condition, which may be refused; then this one must commit
+   * whatever becomes of it (the last write wins). Returns the promise of its batch.
+   */
+  deletePending (id: string): Promise<void> {
+    const dirty = this.#dirty.get(id)
+    if (dirty !== undefined) {
+      if (dirty.condition !== undefined) dirty.keep = true
+      return this.commitPromise()
+    }
+    if (this.#inflight?.get(id)?.condition !== undefined) return this.mark(id, undefined)
+    return this.commitPromise()
+  }
+
+  /**
    * Records a group of conditional writes; none of their ids may be pending (the store
    * refuses that first). Returns the promise of the group: resolved once committed, rejected
    * with FLOWSTORE_CONFLICT when a condition did not hold (its changes then put back).
@@ -177,16 +200,27 @@ export class Flusher<F extends FlowShape> {
     return run
   }
 
-  /** Brings the cache up to date with other writers' commits (after the work in flight). */
-  catchUp (): Promise<void> {
-    if (this.#queuedCatchUp !== undefined) return this.#queuedCatchUp
-    const run = this.#tail.then(async () => {
+  /**
+   * Brings the cache up to date with other writers' commits (after the work in flight).
+   * `reported`: the version an engine reported; nothing is read if the cache shows it by then.
+   */
+  catchUp (reported?: number): Promise<void> {
+    const queued = this.#queuedCatchUp ?? this.#queueCatchUp()
+    if (reported === undefined) queued.forced = true
+    else queued.upTo = Math.max(queued.upTo, reported)
+    return queued.run
+  }
+
+  #queueCatchUp (): QueuedCatchUp {
+    const queued: QueuedCatchUp = { run: Promise.resolve(), upTo: 0, forced: false }
+    queued.run = this.#tail.then(async () => {
       this.#queuedCatchUp = undefined
+      if (!queued.forced && queued.upTo <= this.#version && this.#own.size === 0) return
       await this.#catchUp()
     })
-    this.#queuedCatchUp = run
-    this.#tail = run.catch(noop)
-    return run
+    this.#queuedCatchUp = queued
+    this.#tail = queued.run.catch(noop)
+    return queued
   }
 
   async #run (): Promise<void> {
@@ -228,8 +262,11 @@ export class Flusher<F extends FlowShape> {
   }
 
   #committed (batch: Map<string, Pending<F>>, { version, previous }: { version: number, previous: number }): void {
-    if (previous === this.#version && this.#own.size === 0) this.#version = version
-    else this.#own.add(version)
+    // Another writer committed since the version the cache shows: this commit's changes are
+    // told to the listeners by the catch-up (#afterCommit), in version order with theirs.
+    const gap = previous !== this.#version || this.#own.size > 0
+    if (gap) this.#own.add(version)
+    else this.#version = version
     this.#batches++
     this.#lastError = undefined
     const saved: string[] = []
@@ -243,7 +280,7 @@ export class Flusher<F extends FlowShape> {
       }
       pending.condition?.guard.deferred.resolve()
     }
-    this.#cache.onCommit({ version, saved, deleted })
+    if (!gap) this.#cache.onCommit({ version, saved, deleted })
   }
 
   /**
@@ -288,7 +325,12 @@ export class Flusher<F extends FlowShape> {
   async #catchUp (): Promise<void> {
     const answer = await this.#engine.changesSince(this.#version, { records: true })
     for (const change of answer.changes) {
-      if (change.version <= this.#version || this.#own.has(change.version)) continue
+      if (change.version <= this.#version) continue
+      if (this.#own.has(change.version)) {
+        // Ours, in the cache already: only the listeners hear of it, in its place.
+        this.#cache.onCommit(change.deleted ? { version: change.version, saved: [], deleted: [change.id] } : { version: change.version, saved: [change.id], deleted: [] })
+        continue
+      }
       const pending = this.#dirty.get(change.id)
       const entry = this.#cache.onRemote(change, pending !== undefined)
       if (pending?.condition !== undefined) pending.condition.before = entry

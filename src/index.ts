@@ -13,6 +13,8 @@ export { checkStore } from './maintenance/check.ts'
 export { repairStore } from './maintenance/repair.ts'
 
 export type { ChangesSince } from './store.ts'
+export type { StoreLocation } from './engine/open.ts'
+export type { CommitEntry, CommitResult, Engine, EngineChange, EngineChanges, EngineSnapshot, EngineState } from './engine/types.ts'
 export type { FlowStoreErrorCode, FlowStoreErrorOptions } from './errors.ts'
 export type { PostgresEngine, PostgresOptions, PostgresPool, PostgresPoolClient } from './engine/postgres.ts'
 export type { BackupInfo, BackupOptions, BackupReport, Progress, RestoreInfo, RestoreOptions } from './backup/types.ts'

@@ -62,7 +62,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
       })
       return new FlowStore<F>(engine, resolved, codec, flows, state)
     } catch (err) {
-      await engine.close().catch(noop)
+      // A TypeError is misuse (this engine already serves a store): nothing of ours to close.
+      if (!(err instanceof TypeError)) await engine.close().catch(noop)
       throw err
     }
   }
@@ -95,7 +96,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     this.#view = new FlowsView<F>(flows, () => { this.#assertOpen() })
     // Other writers' commits (PostgreSQL); a LevelEngine, the only writer, never reports one.
     this.#unwatch = engine.watch((version) => {
-      if (this.#closing === undefined && !this.#closed && version > this.#flusher.version) this.#flusher.catchUp().catch(noop)
+      if (this.#closing === undefined && !this.#closed && version > this.#flusher.version) this.#flusher.catchUp(version).catch(noop)
     })
     this.#startInterval()
   }
@@ -371,7 +372,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   #apply (id: string, flow: CachedFlow<F> | undefined): Promise<void> {
     const current = this.#cache.get(id)
     if (flow === undefined) {
-      if (current === undefined) return this.#flusher.isPending(id) ? this.#flusher.commitPromise() : Promise.resolve()
+      if (current === undefined) return this.#flusher.isPending(id) ? this.#flusher.deletePending(id) : Promise.resolve()
       this.#cache.delete(id)
     } else {
       this.#cache.set(id, flow)

@@ -212,6 +212,18 @@ describe('delete(id, { ifVersion })', () => {
     expect((await reopen(opened)).get('a')).toEqual({ id: 'a', n: 2 })
   })
 
+  it('keeps a later delete of the same flow made before the commit: the flow ends deleted', async () => {
+    const opened = await openCounting()
+    const { store } = opened
+    await store.save({ id: 'a', n: 1 })
+    const refused = store.delete('a', { ifVersion: 0 })
+    const later = store.delete('a')
+    await conflict(refused)
+    await later
+    expect(store.has('a')).toBe(false)
+    expect((await reopen(opened)).has('a')).toBe(false)
+  })
+
   it('of a flow that is not there: a no-op with ifVersion 0, refused with any other version', async () => {
     const { store } = await openCounting()
     await store.delete('nothing', { ifVersion: 0 })

@@ -2,7 +2,8 @@
 
 import { describe, expectTypeOf, it } from 'vitest'
 import {
-  type Flow, FlowStore, FlowStoreError, type FlowStoreErrorCode, type Frozen, type LazyFlow, type Transaction
+  type Engine, type Flow, FlowStore, FlowStoreError, type FlowStoreErrorCode, type Frozen, type LazyFlow, type StoreLocation,
+  type Transaction, type WriteOptions
 } from '../src/index.ts'
 
 // A flow type written as a type alias (object literal types get an implicit index signature).
@@ -33,6 +34,10 @@ describe('FlowStore', () => {
     expectTypeOf(FlowStore.open<AppFlow>).returns.toEqualTypeOf<Promise<FlowStore<AppFlow>>>()
     expectTypeOf(FlowStore.open('dir')).toEqualTypeOf<Promise<FlowStore<Flow>>>()
     expectTypeOf(FlowStore.open).parameter(0).toExtend<string | object>()
+    expectTypeOf(FlowStore.open).parameter(0).toEqualTypeOf<StoreLocation>()
+    expectTypeOf<Engine>().toExtend<StoreLocation>()
+    expectTypeOf<string>().toExtend<StoreLocation>()
+    expectTypeOf<number>().not.toExtend<StoreLocation>()
   })
 
   it('get returns Frozen<F> | undefined', () => {
@@ -65,6 +70,19 @@ describe('FlowStore', () => {
     expectTypeOf<AppFlow>().toExtend<Parameters<FlowStore<AppFlow>['save']>[0]>()
     expectTypeOf<Frozen<AppFlow>>().toExtend<Parameters<FlowStore<AppFlow>['save']>[0]>()
     expectTypeOf<Iterable<Frozen<AppFlow>>>().toExtend<Parameters<FlowStore<AppFlow>['saveMany']>[0]>()
+  })
+
+  it('save, delete and their transaction forms take WriteOptions with a numeric ifVersion', () => {
+    expectTypeOf<FlowStore<AppFlow>['save']>().parameter(1).toEqualTypeOf<WriteOptions | undefined>()
+    expectTypeOf<FlowStore<AppFlow>['delete']>().parameter(1).toEqualTypeOf<WriteOptions | undefined>()
+    expectTypeOf<Transaction<AppFlow>['save']>().parameter(1).toEqualTypeOf<WriteOptions | undefined>()
+    expectTypeOf<Transaction<AppFlow>['delete']>().parameter(1).toEqualTypeOf<WriteOptions | undefined>()
+    expectTypeOf<WriteOptions['ifVersion']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<{ ifVersion: string }>().not.toExtend<WriteOptions>()
+  })
+
+  it('refresh returns a promise of nothing', () => {
+    expectTypeOf<FlowStore<AppFlow>['refresh']>().returns.toEqualTypeOf<Promise<void>>()
   })
 
   it('save refuses a value that is not the flow type', () => {
@@ -124,6 +142,8 @@ describe('FlowStoreError', () => {
   it('has a code of type FlowStoreErrorCode and an optional id', () => {
     expectTypeOf<FlowStoreError['code']>().toEqualTypeOf<FlowStoreErrorCode>()
     expectTypeOf<FlowStoreError['id']>().toEqualTypeOf<string | undefined>()
+    expectTypeOf<FlowStoreError['ids']>().toEqualTypeOf<readonly string[] | undefined>()
+    expectTypeOf<'FLOWSTORE_CONFLICT'>().toExtend<FlowStoreErrorCode>()
     expectTypeOf<FlowStoreError>().toExtend<Error>()
   })
 

@@ -56,7 +56,7 @@ export class LevelEngine implements Engine {
   }
 
   async load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
-    if (this.#state !== NEW) throw new TypeError('This engine was already opened: an engine serves one store')
+    if (this.#state !== NEW) throw new TypeError('This engine already served a store: an engine serves one store, make a new one for another')
     this.#state = LOADING
     this.#opened = await openLocation(this.#location)
     const ids = new CommittedIds()

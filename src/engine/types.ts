@@ -87,7 +87,9 @@ export interface Engine {
    * Opens what the engine stands for (a directory, a connection…), reads every flow's record
    * (streamed to `onFlow`, nothing decoded) and the store's state; creates the store (layout,
    * identity) when it is new. The only full read a store makes. An engine serves one store:
-   * load() is called once, first; if it rejects, the store calls close() and gives up.
+   * load() is called once, first; if it rejects, the store calls close() and gives up, except
+   * after a TypeError, which load() throws only for misuse (such as a second load() of an
+   * engine already serving a store), before it opened anything.
    */
   load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState>
 
@@ -109,7 +111,10 @@ export interface Engine {
   /**
    * Calls `listener` with the new version whenever ANOTHER writer committed (LISTEN/NOTIFY,
    * or a poll as fallback); never for this engine's own commits. Returns an unsubscribe
-   * function. LevelEngine, being the only writer of its directory, never calls it.
+   * function. The store subscribes right after load(): a commit made in between must be
+   * reported too. A version the store already shows is ignored, so reporting one twice (or
+   * one of this engine's own commits) costs nothing but a comparison. LevelEngine, being the
+   * only writer of its directory, never calls it.
    */
   watch (listener: (version: number) => void): () => void
 
