@@ -201,6 +201,7 @@ export class PostgresEngine implements Engine {
   #ownPool: pg.Pool | undefined
   #watcher: ChangeWatcher | undefined
   readonly #listeners = new Set<(version: number) => void>()
+  #loadStarted = false
   #loaded = false
   #closed = false
   #commitSeq = 0
@@ -234,7 +235,8 @@ export class PostgresEngine implements Engine {
 
   async load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
     if (this.#closed) throw closedError()
-    if (this.#loaded) throw new Error('PostgresEngine.load() may be called once')
+    if (this.#loadStarted) throw new TypeError('A PostgresEngine serves one store: load() may be called once (make a new engine with postgres() for another store)')
+    this.#loadStarted = true
     const pg = this.#pg ??= await loadPg()
     this.#pool ??= this.#makePool(pg)
     let client: PostgresPoolClient
@@ -279,7 +281,7 @@ export class PostgresEngine implements Engine {
 
   async commit (entries: readonly CommitEntry[], options: { readonly sync: boolean }): Promise<CommitResult> {
     if (this.#closed) throw closedError()
-    if (!this.#loaded) throw new Error('PostgresEngine.commit() before load()')
+    if (!this.#loaded) throw new TypeError('PostgresEngine.commit() before load()')
     this.#committing++
     this.#commitEpoch++
     try {
@@ -549,7 +551,7 @@ ORDER BY f.version, f.id`,
    */
   async fillEmpty (version: number, fill: (write: (rows: readonly RestoreRow[]) => Promise<void>) => Promise<void>): Promise<number> {
     if (this.#closed) throw closedError()
-    if (!this.#loaded) throw new Error('PostgresEngine.fillEmpty() before load()')
+    if (!this.#loaded) throw new TypeError('PostgresEngine.fillEmpty() before load()')
     const names = this.#names
     let client: PostgresPoolClient
     try {
