@@ -197,7 +197,7 @@ export class ChangeObserver {
 export function acknowledged (writers: readonly Writer[]): Array<Write & { writer: string, op: string }> {
   const all = writers.flatMap((writer) => writer.acks.flatMap((ack) => ack.writes.map((write) => ({ ...write, writer: ack.writer, op: ack.op }))))
   for (const write of all) {
-    expect(write.version, `${write.writer} acknowledged ${write.id} without a committed version`).toBeGreaterThan(0)
+    expect(write.version ?? 0, `${write.writer} acknowledged ${JSON.stringify(write)} without a committed version ${writers.map((w) => w.child.stderr).join('\n')}`).toBeGreaterThan(0)
   }
   // Stable: equal versions keep the order in which their writer acknowledged them.
   return all.sort((a, b) => a.version! - b.version!)
