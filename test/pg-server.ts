@@ -52,8 +52,10 @@ export async function startTestPostgres (): Promise<TestPostgres> {
       port,
       persistent: true,
       createPostgresUser: true,
-      // Enough connections for several stores in several processes at once.
-      postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
+      // Enough connections for several stores in several processes at once; TCP on the
+      // loopback only, and the unix socket in the data directory (the server's user may not
+      // write to /tmp).
+      postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${join(parent, 'data')}`],
       onLog: (message) => { logs.push(String(message)); if (logs.length > 200) logs.shift() },
       onError: (message) => { logs.push(String(message)) }
     })
@@ -61,8 +63,9 @@ export async function startTestPostgres (): Promise<TestPostgres> {
       if (attempt === 1) await server.initialise()
       await server.start()
     } catch (err) {
-      await server.stop().catch(() => {})
-      // Another process took the port between freePort() and start(): try another.
+      // start() rejects once the server process has exited (stop() would wait for an exit
+      // that already happened). Another process may have taken the port between freePort()
+      // and start(): try another.
       if (attempt < 3) continue
       await rm(parent, { recursive: true, force: true })
       throw new Error(`Starting the test PostgreSQL server failed: ${String(err)}\n${logs.join('')}`)
