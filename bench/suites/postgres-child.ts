@@ -9,7 +9,7 @@
 //     'service': a FlowService on the owner's socket) and, on each "go" line, saves <count>
 //     flows one after the other (each awaited: one commit per save), then prints "done".
 //
-// Both print "ready" once open, and close when stdin ends.
+// Both print "ready" once open, and close and exit when stdin ends.
 
 import { createInterface } from 'node:readline'
 import { generateFlow, type GeneratedFlow, mutateFlow } from '../../examples/generate-flows.ts'
@@ -32,7 +32,8 @@ const handle: Handle = kind === 'service'
   : await FlowStore.open<GeneratedFlow>(target) as unknown as Handle
 
 const lines = createInterface({ input: process.stdin })
-lines.on('close', () => { void handle.close() })
+// Exits once closed: nothing left open may keep it waiting.
+lines.on('close', () => { void handle.close().finally(() => { process.exit(0) }) })
 
 if (role === 'watch') {
   const WATCHED = 'flow-000000'
