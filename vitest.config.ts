@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // One throwaway PostgreSQL server for the PostgreSQL engine's tests (or FLOWSTORE_TEST_POSTGRES_URL).
+    globalSetup: ['test/pg-global-setup.ts'],
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] }
   }
 })

@@ -22,6 +22,7 @@ import {
 } from '../layout.ts'
 import { type OpenedLocation, openLocation } from '../engine/level-location.ts'
 import { type BackupHeader, type BackupRecord, corrupt, readBackup, readBackupHeader, syncDirectory } from './format.ts'
+import { isPostgresUrl } from '../engine/postgres-url.ts'
 import type { RestoreInfo, RestoreOptions } from './types.ts'
 import { verifyBackup } from './verify.ts'
 
@@ -68,6 +69,7 @@ export async function restoreBackup (files: string | readonly string[], location
     }
     throw err
   }
+  if (isPostgresUrl(location)) return await (await import('./restore-postgres.ts')).restoreIntoPostgres(list, headers, location, options, started)
   await checkTarget(target, overwrite)
 
   const parent = dirname(target)

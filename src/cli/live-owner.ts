@@ -9,7 +9,7 @@ import { readFile, realpath } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FlowStore, FlowStoreError, isFlowStoreError, type OwnerStats } from '../index.ts'
 import { OWNER_FILE } from '../service/owner-file.ts'
-import { existingDatabase } from './database.ts'
+import { displayName, existingDatabase, openExisting } from './database.ts'
 
 /** How a command reached the store: it opened it, or it went through the live owner. */
 export type Via = 'direct' | 'owner'
@@ -32,8 +32,8 @@ export async function openOrReachOwner<T extends { close (): Promise<void> }> (l
   const directory = await existingDatabase(location)
   let locked: FlowStoreError
   try {
-    const store = await FlowStore.open(directory)
-    return { via: 'direct', directory, store }
+    const store = await openExisting(directory)
+    return { via: 'direct', directory: displayName(directory), store }
   } catch (err) {
     if (!isFlowStoreError(err, 'FLOWSTORE_LOCKED')) throw err
     locked = err

@@ -85,7 +85,7 @@ export const backupCommand: Command = {
     }
     const kind = info.kind === 'full' ? 'full' : `changed-only since version ${info.baseVersion}`
     return {
-      json: { ok: true, ...info, db: reached.via === 'direct' ? reached.store.directory : reached.directory, via: reached.via },
+      json: { ok: true, ...info, db: reached.directory, via: reached.via },
       text: [
         `backup ${info.file}`,
         `  ${kind}, store version ${info.version}, ${formatCount(info.flows)} flow(s), ${formatCount(info.deletions)} deletion(s), ${formatBytes(info.bytes)}, ${formatDuration(info.durationMs)}`,

@@ -4,6 +4,7 @@
 
 import { checkStore } from '../../maintenance/check.ts'
 import { type Command, expectPositionals } from '../command.ts'
+import { levelDirectoryOnly } from '../database.ts'
 import { EXIT_FAILURE, EXIT_OK } from '../errors.ts'
 import { formatBytes, formatCount, formatDuration } from '../output.ts'
 import { StepProgress } from '../progress.ts'
@@ -31,6 +32,7 @@ export const checkCommand: Command = {
   ],
   async run (args, { progress }) {
     const [db] = expectPositionals(this, args, 1, 1, '<db>')
+    levelDirectoryOnly(this.name, db!)
     const steps = new StepProgress(progress, 'check')
     let report
     try {

@@ -38,7 +38,7 @@ export const exportCommand: Command = {
       stats: async (service) => await service.ownerStats()
     })
     const source = reached.via === 'owner' ? reached.owner : reached.store
-    const directory = reached.via === 'owner' ? reached.directory : reached.store.directory!
+    const directory = reached.directory
     const line = progress('export')
     try {
       const report = await exportJson(source, file!, {

@@ -10,7 +10,8 @@ import { syncDirectory } from '../../backup/format.ts'
 import { FlowStore, FlowStoreError, importLegacyJson, type ImportReport, type LegacyFormat, LegacyImportError } from '../../index.ts'
 import { describePlace } from '../../legacy/import-json.ts'
 import { type Command, expectPositionals, stringOption } from '../command.ts'
-import { existingDatabase } from '../database.ts'
+import { displayName, existingDatabase } from '../database.ts'
+import { isPostgresUrl } from '../../engine/postgres-url.ts'
 import { EXIT_FAILURE, UsageError } from '../errors.ts'
 import { formatCount, formatDuration } from '../output.ts'
 
@@ -57,15 +58,19 @@ export const importCommand: Command = {
     // Checked before anything is created: a typo in the file name must not leave an empty
     // database behind.
     await readable(file!)
-    const target = resolve(to)
-    const aside = await isNewStore(target) ? await startAside(target) : undefined
+    // A PostgreSQL store is imported into in place: its commits are atomic per batch, and
+    // there is no directory to build aside.
+    const postgresTarget = isPostgresUrl(to)
+    const target = postgresTarget ? to : resolve(to)
+    const shown = displayName(target)
+    const aside = !postgresTarget && await isNewStore(target) ? await startAside(target) : undefined
     try {
       let report: ImportReport | undefined
       try {
         report = await importInto(aside?.directory ?? target, file!, format as LegacyFormat | 'auto', progress, aside, (err) => {
           const kept = aside !== undefined
-            ? `Nothing was kept: ${target} was not created`
-            : err.report.imported > 0 ? `The ${formatCount(err.report.imported)} flow(s) imported before it are kept in ${target}` : `Nothing in ${target} changed`
+            ? `Nothing was kept: ${shown} was not created`
+            : err.report.imported > 0 ? `The ${formatCount(err.report.imported)} flow(s) imported before it are kept in ${shown}` : `Nothing in ${shown} changed`
           return new LegacyImportError(`${err.message}. ${kept}`, err.report, err.cause)
         })
       } catch (err) {
@@ -74,25 +79,25 @@ export const importCommand: Command = {
       // Interrupted (the import failed for it, or finished just as the signal came): nothing is kept.
       if (report === undefined || aside?.interrupted !== undefined) {
         const signal = aside?.interrupted ?? 'SIGINT'
-        const message = `import interrupted (${signal}); ${target} was not created`
+        const message = `import interrupted (${signal}); ${shown} was not created`
         io.stderr.write(`flowstore: ${message}\n`)
-        return { json: { ok: false, error: { code: 'INTERRUPTED', message }, db: target, created: false }, text: [], exitCode: signal === 'SIGINT' ? 130 : 143 }
+        return { json: { ok: false, error: { code: 'INTERRUPTED', message }, db: shown, created: false }, text: [], exitCode: signal === 'SIGINT' ? 130 : 143 }
       }
       const failure = failureOf(report, strict)
       if (failure === undefined && aside !== undefined) await aside.moveTo(target)
       const created = failure === undefined && aside !== undefined
       const text = describe(report, created || aside === undefined
-        ? `imported ${formatCount(report.imported)} flow(s) from ${report.file} (${report.format}) into ${target}`
-        : `read ${report.file} (${report.format}); ${target} was not created`)
+        ? `imported ${formatCount(report.imported)} flow(s) from ${report.file} (${report.format}) into ${shown}`
+        : `read ${report.file} (${report.format}); ${shown} was not created`)
       if (failure === undefined) {
-        return { json: { ok: true, ...report, db: target, created }, text }
+        return { json: { ok: true, ...report, db: shown, created }, text }
       }
       const kept = aside !== undefined
-        ? `${target} was not created`
-        : report.imported > 0 ? `the ${formatCount(report.imported)} flow(s) imported are kept in ${target}` : `nothing in ${target} changed`
+        ? `${shown} was not created`
+        : report.imported > 0 ? `the ${formatCount(report.imported)} flow(s) imported are kept in ${shown}` : `nothing in ${shown} changed`
       const message = `${failure}; ${kept}`
       io.stderr.write(`flowstore: ${message} (FLOWSTORE_IMPORT_FAILED)\n`)
-      return { json: { ok: false, error: { code: 'FLOWSTORE_IMPORT_FAILED', message }, ...report, db: target, created }, text, exitCode: EXIT_FAILURE }
+      return { json: { ok: false, error: { code: 'FLOWSTORE_IMPORT_FAILED', message }, ...report, db: shown, created }, text, exitCode: EXIT_FAILURE }
     } finally {
       await aside?.discard()
     }

@@ -3,6 +3,7 @@
 
 import { type RepairReport, repairStore } from '../../maintenance/repair.ts'
 import { type Command, expectPositionals } from '../command.ts'
+import { levelDirectoryOnly } from '../database.ts'
 import { formatCount, formatDuration } from '../output.ts'
 import { StepProgress } from '../progress.ts'
 
@@ -34,6 +35,7 @@ export const repairCommand: Command = {
   ],
   async run (args, { progress }) {
     const [db] = expectPositionals(this, args, 1, 1, '<db>')
+    levelDirectoryOnly(this.name, db!)
     const steps = new StepProgress(progress, 'repair')
     let report: RepairReport
     try {

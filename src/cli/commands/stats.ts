@@ -38,7 +38,7 @@ export const statsCommand: Command = {
     const [db] = expectPositionals(this, args, 1, 1, '<db>')
     const backups = stringOption(args, 'backups')
     const reached = await openOrReachOwner(db!, { connect: async (dir) => await OwnerClient.connect(dir), stats: async (client) => await client.stats() })
-    let stats: { db: string, storeId: string | null, flows: number, bytes: number | null, diskBytes: number, version: number, tombstones: number | null }
+    let stats: { db: string, storeId: string | null, flows: number, bytes: number | null, diskBytes: number | null, version: number, tombstones: number | null }
     const text: string[] = []
     if (reached.via === 'owner') {
       await reached.owner.close()
@@ -55,7 +55,7 @@ export const statsCommand: Command = {
       text.push(
         `${stats.db} (live: from its owner, pid ${owner.pid})`,
         `  flows       ${formatCount(stats.flows)}${owner.pending > 0 ? ` (${formatCount(owner.pending)} change(s) not committed yet)` : ''}`,
-        `  bytes       ${formatBytes(stats.diskBytes)} on disk (encoded size not counted on a live store)`,
+        `  bytes       ${formatBytes(stats.diskBytes ?? 0)} on disk (encoded size not counted on a live store)`,
         `  version     ${stats.version}`,
         '  tombstones  not counted on a live store'
       )
@@ -66,11 +66,12 @@ export const statsCommand: Command = {
         for (const id of store.flows.keys()) bytes += store.lazy(id)!.bytes.length
         const { changes } = await store.changesSince(0)
         stats = {
-          db: store.directory!,
+          db: reached.directory,
           storeId: store.storeId,
           flows: store.size,
           bytes,
-          diskBytes: await directorySize(store.directory!),
+          // A PostgreSQL store has no directory: its size is the server's to report.
+          diskBytes: store.directory === undefined ? null : await directorySize(store.directory),
           version: store.version,
           tombstones: changes.filter((change) => change.deleted).length
         }
@@ -80,7 +81,7 @@ export const statsCommand: Command = {
       text.push(
         `${stats.db}`,
         `  flows       ${formatCount(stats.flows)}`,
-        `  bytes       ${formatBytes(stats.bytes!)} encoded, ${formatBytes(stats.diskBytes)} on disk`,
+        `  bytes       ${formatBytes(stats.bytes!)} encoded${stats.diskBytes === null ? '' : `, ${formatBytes(stats.diskBytes)} on disk`}`,
         `  version     ${stats.version}`,
         `  tombstones  ${formatCount(stats.tombstones!)}`
       )
