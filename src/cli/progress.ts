@@ -2,7 +2,7 @@
 // place with \r and cleared at the end. Drawn only when stderr is a terminal, and only once
 // the work has run for a moment, so quick commands and scripts see nothing.
 
-import { formatBytes, formatCount, formatDuration } from './output.ts'
+import { formatBytes, formatCount, formatDuration } from './format.ts'
 
 export interface ProgressUpdate {
   /** Records done so far. */

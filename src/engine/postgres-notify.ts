@@ -74,6 +74,10 @@ export class ChangeWatcher {
     this.#retryTimer = undefined
     const client = this.#client
     this.#client = undefined
+    // Referenced again first: ending an unref'd connection waits for its 'end' on a socket
+    // that no longer keeps the event loop alive, and a process with nothing else to do would
+    // exit with close() unsettled.
+    ;(client as unknown as { ref?: () => void } | undefined)?.ref?.()
     await client?.end().catch(() => {})
   }
 
