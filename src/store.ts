@@ -5,7 +5,7 @@
 import type { CachedFlow } from './cached-flow.ts'
 import { exportBackup, resolveSince } from './backup/export.ts'
 import type { BackupInfo, BackupOptions } from './backup/types.ts'
-import { FlowCodec } from './codec.ts'
+import { type CodecLimits, FlowCodec } from './codec.ts'
 import { noop } from './deferred.ts'
 import { FlowStoreError } from './errors.ts'
 import { type CommittedBatch, Flusher } from './flusher.ts'
@@ -16,7 +16,6 @@ import { type Database, type OpenedLocation, openLocation } from './location.ts'
 import { type ResolvedOptions, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
 import type { Change, Flow, FlowShape, FlowStoreOptions, Frozen, LazyFlow } from './types.ts'
-import type { ServeOptions, StoreServer } from './service/server.ts'
 
 /** What `store.changesSince(version)` returns. */
 export interface ChangesSince {
@@ -39,7 +38,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   #closing: Promise<void> | undefined
   #closed = false
   readonly #listeners = new Set<(change: Change) => void>()
-  #server: Promise<StoreServer> | undefined
+  readonly #closeHooks = new Set<() => void | Promise<void>>()
   /** Backups and change reads in progress: close() lets them finish before closing LevelDB. */
   readonly #reading = new Set<Promise<unknown>>()
 
@@ -90,6 +89,11 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
    */
   get storeId (): string {
     return this.#storeId
+  }
+
+  /** The limits every save is checked against (options maxFlowBytes and maxIdBytes). */
+  get limits (): CodecLimits {
+    return { maxFlowBytes: this.#options.maxFlowBytes, maxIdBytes: this.#options.maxIdBytes }
   }
 
   /** The directory the store opened, or undefined for a database passed in. */
@@ -261,24 +265,16 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   }
 
   /**
-   * Serves this store to other processes on a unix socket (owner-only, 0600), advertised in
-   * `<directory>/OWNER.json`; they reach it with `FlowService.connect(directory)`. One server
-   * per store: a second call without options returns the first. `close()` closes it.
+   * Runs `hook` when the store closes: after the final flush has committed (so whatever was
+   * acknowledged is on disk), before the database closes; close() waits for it. Returns a
+   * function that removes the hook. What runs on top of a store and must stop with it (the
+   * owner's socket server, serveStore()) registers here, so the store never imports it.
    */
-  serve (options?: ServeOptions | string): Promise<StoreServer> {
-    if (this.#closed || this.#closing !== undefined) return Promise.reject(closedError())
-    if (this.#server !== undefined) {
-      return options === undefined ? this.#server : Promise.reject(new TypeError('This store is already served: close that server before serving it again with other options'))
-    }
-    const limits = { maxFlowBytes: this.#options.maxFlowBytes, maxIdBytes: this.#options.maxIdBytes }
-    // Loaded on demand: a store that is never served never loads node:net.
-    const started: Promise<StoreServer> = import('./service/server.ts').then(async ({ startServer }) => await startServer(this, options, {
-      limits,
-      onClose: () => { if (this.#server === started) this.#server = undefined }
-    }))
-    this.#server = started
-    started.catch(() => { if (this.#server === started) this.#server = undefined })
-    return started
+  onClose (hook: () => void | Promise<void>): () => void {
+    if (typeof hook !== 'function') throw new TypeError(`onClose() takes a function, got ${String(hook)}`)
+    if (this.#closed || this.#closing !== undefined) throw closedError()
+    this.#closeHooks.add(hook)
+    return () => { this.#closeHooks.delete(hook) }
   }
 
   #notify (batch: CommittedBatch): void {
@@ -313,7 +309,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     // Backups and change reads started before close() finish on an open database.
     await Promise.allSettled(this.#reading)
     // After the final flush, so the writes it committed are acknowledged to their clients.
-    await this.#server?.then(async (server) => { await server.close() }, noop)
+    await runCloseHooks([...this.#closeHooks])
+    this.#closeHooks.clear()
     this.#closed = true
     await this.#location.close()
   }
@@ -386,6 +383,13 @@ function callListener (listener: (change: Change) => void, change: Change): void
     listener(change)
   } catch (err) {
     process.emitWarning(`A flowstore 'change' listener threw: ${String(err)}`, { code: 'FLOWSTORE_LISTENER_ERROR' })
+  }
+}
+
+async function runCloseHooks (hooks: ReadonlyArray<() => void | Promise<void>>): Promise<void> {
+  const results = await Promise.allSettled(hooks.map(async (hook) => { await hook() }))
+  for (const result of results) {
+    if (result.status === 'rejected') process.emitWarning(`A flowstore close hook failed: ${String(result.reason)}`, { code: 'FLOWSTORE_CLOSE_HOOK_ERROR' })
   }
 }
 

@@ -4,7 +4,7 @@
 import { connect, type Socket } from 'node:net'
 import { Packr, UnpackrStream } from 'msgpackr'
 import { afterEach } from 'vitest'
-import { type ConnectOptions, type Flow, FlowService, FlowStore, type FlowStoreOptions, type StoreServer } from '../src/index.ts'
+import { type ConnectOptions, type Flow, FlowService, FlowStore, type FlowStoreOptions, serveStore, type StoreServer } from '../src/index.ts'
 import { CountingClassicLevel, tempDir } from './helpers.ts'
 
 type Closable = { close (): Promise<void> }
@@ -39,7 +39,7 @@ export async function serveOwner (options: OwnerOptions = {}): Promise<Owner> {
   const db = closeLater(new CountingClassicLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view' }))
   const store = closeLater(await FlowStore.open(db, storeOptions))
   if (flows > 0) await store.saveMany(Array.from({ length: flows }, (_, i) => ({ id: `f${i}`, i })))
-  const server = await store.serve({ advertise: dir, maxMessageBytes })
+  const server = await serveStore(store, { advertise: dir, maxMessageBytes })
   return { dir, store, server, db }
 }
 

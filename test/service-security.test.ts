@@ -7,7 +7,7 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FlowService, FlowStore, isFlowStoreError } from '../src/index.ts'
+import { FlowService, FlowStore, isFlowStoreError, serveStore } from '../src/index.ts'
 import { tempDir } from './helpers.ts'
 import { closeLater, connectService, rawConnection, rejectionOf, serveOwner } from './service-helpers.ts'
 
@@ -38,7 +38,7 @@ describe('the owner\'s socket', () => {
     await mkdir(dir)
     const store = closeLater(await FlowStore.open(dir))
     await store.save({ id: 'far' })
-    const server = await store.serve()
+    const server = await serveStore(store)
     expect(server.path.startsWith(tmpdir())).toBe(true)
     expect(Buffer.byteLength(server.path)).toBeLessThanOrEqual(103)
     const service = await connectService(dir)
@@ -58,9 +58,17 @@ describe('the owner\'s socket', () => {
     expect(await lost).toBe('FLOWSTORE_DISCONNECTED')
   })
 
-  it('is served once per store: serve() again returns the same server', async () => {
-    const { store, server } = await serveOwner()
-    expect(await store.serve()).toBe(server)
+  it('is served once per store: serving it again fails with FLOWSTORE_LOCKED and the first server keeps serving', async () => {
+    const dir = await tempDir()
+    const store = closeLater(await FlowStore.open(dir))
+    const server = await serveStore(store)
+    expect(isFlowStoreError(await rejectionOf(serveStore(store)), 'FLOWSTORE_LOCKED')).toBe(true)
+    expect(isFlowStoreError(await rejectionOf(serveStore(store, { advertise: false })), 'FLOWSTORE_LOCKED')).toBe(true)
+    expect(isFlowStoreError(await rejectionOf(serveStore(store, { path: server.path, advertise: false })), 'FLOWSTORE_LOCKED')).toBe(true)
+    expect(server.closed).toBe(false)
+    const service = await connectService(dir)
+    await service.save({ id: 'still-served' })
+    expect(store.get('still-served')).toEqual({ id: 'still-served' })
   })
 })
 

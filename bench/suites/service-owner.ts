@@ -2,10 +2,10 @@
 // "ready <socket>", and closes it when stdin ends. The save round trip is then measured
 // between two processes, as in a real deployment.
 
-import { FlowStore } from '../../src/index.ts'
+import { FlowStore, serveStore } from '../../src/index.ts'
 
 const store = await FlowStore.open(process.argv[2]!)
-const server = await store.serve()
+const server = await serveStore(store)
 process.stdout.write(`ready ${server.path}\n`)
 process.stdin.resume()
 process.stdin.once('end', () => {

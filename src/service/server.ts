@@ -5,14 +5,16 @@
 
 import { randomUUID } from 'node:crypto'
 import { chmodSync } from 'node:fs'
-import { lstat, unlink } from 'node:fs/promises'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { unlink } from 'node:fs/promises'
+import { createServer, type Server, type Socket } from 'node:net'
 import { resolve } from 'node:path'
 import { type CodecLimits, FlowCodec } from '../codec.ts'
-import type { FlowStore } from '../store.ts'
-import type { FlowShape } from '../types.ts'
-import { advertise, defaultSocketPlace, removeSocketPlace, type SocketPlace, socketIdentity, withdraw } from './owner-file.ts'
+import { FlowStoreError } from '../errors.ts'
+import {
+  advertise, alreadyServed, defaultSocketPlace, probeSocket, removeSocketPlace, type SocketPlace, socketIdentity, withdraw
+} from './owner-file.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './protocol.ts'
+import type { ServedStore } from './served-store.ts'
 import { Session, type SessionHost } from './session.ts'
 
 export interface ServeOptions {
@@ -38,7 +40,7 @@ export interface ServeOptions {
   maxMessageBytes?: number
 }
 
-/** A running owner server: what `store.serve()` returns. `store.close()` closes it too. */
+/** A running owner server: what `serveStore()` returns. Closing the store closes it too. */
 export interface StoreServer extends AsyncDisposable {
   /** The socket path. */
   readonly path: string
@@ -53,26 +55,21 @@ export interface StoreServer extends AsyncDisposable {
   close (): Promise<void>
 }
 
-/** How the store hands itself to startServer (the store's resolved limits, its close hook). */
-export interface ServerHooks {
-  readonly limits: CodecLimits
-  readonly onClose: () => void
-}
-
-/** Serves `store` to other processes; the same as `store.serve(options)`. */
-export function serveStore<F extends FlowShape> (store: FlowStore<F>, options?: ServeOptions | string): Promise<StoreServer> {
-  return store.serve(options)
-}
-
 const MIB = 1024 * 1024
 
-// The store's generic parameter does not matter here: the server moves bytes and ids.
-type AnyStore = FlowStore<any>
-
-/** Starts an owner server (called by `store.serve()`, which tracks it and closes it on close). */
-export async function startServer (store: AnyStore, options: ServeOptions | string | undefined, hooks: ServerHooks): Promise<StoreServer> {
-  const resolved = resolveServeOptions(options, hooks.limits)
+/**
+ * Serves `store` to other processes on a unix socket (owner-only, 0600), advertised in
+ * `<directory>/OWNER.json`; they reach it with `FlowService.connect(directory)`. Closing the
+ * store closes the server. A store already served at that place is refused
+ * (FLOWSTORE_LOCKED): close that server first.
+ */
+export async function serveStore (store: ServedStore, options?: ServeOptions | string): Promise<StoreServer> {
+  if (typeof store !== 'object' || store === null || typeof store.onClose !== 'function') throw new TypeError(`serveStore() takes a FlowStore, got ${String(store)}`)
+  if (store.closed) throw new FlowStoreError('FLOWSTORE_CLOSED', 'The store is closed (or closing); open it again to serve it')
+  const limits = store.limits
+  const resolved = resolveServeOptions(options, limits)
   const home = resolved.advertise === false ? undefined : resolved.advertise ?? store.directory
+  if (home !== undefined && await alreadyServed(home)) throw servedError(home)
   const place: SocketPlace = resolved.path === undefined
     ? await defaultSocketPlace(store.directory ?? home)
     : { path: resolve(resolved.path), privateDir: undefined }
@@ -97,7 +94,21 @@ export async function startServer (store: AnyStore, options: ServeOptions | stri
       throw err
     }
   }
-  return new OwnerServer(store, server, { ...place, identity }, instance, ownerFile, resolved.maxMessageBytes, hooks)
+  let owner: OwnerServer
+  try {
+    owner = new OwnerServer(store, server, { ...place, identity }, instance, ownerFile, resolved.maxMessageBytes, limits)
+  } catch (err) {
+    // The store began closing meanwhile (onClose refuses): nothing may stay behind.
+    server.close()
+    if (ownerFile !== undefined) await withdraw(ownerFile, instance).catch(() => {})
+    await removeSocketPlace(place, identity).catch(() => {})
+    throw err
+  }
+  return owner
+}
+
+function servedError (home: string): FlowStoreError {
+  return new FlowStoreError('FLOWSTORE_LOCKED', `The store at ${home} is already served (its OWNER.json names a socket that answers): close that server before serving it again`)
 }
 
 function resolveServeOptions (options: ServeOptions | string | undefined, limits: CodecLimits): { path: string | undefined, advertise: string | false | undefined, maxMessageBytes: number } {
@@ -124,7 +135,8 @@ async function listenOwnerOnly (server: Server, path: string): Promise<void> {
   try {
     await listen(server, path)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !await isStaleSocket(path)) throw err
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    if (await probeSocket(path) !== 'stale') throw new FlowStoreError('FLOWSTORE_LOCKED', `Another server listens at ${path}: choose another path, or close that server first`, { cause: err })
     await unlink(path)
     await listen(server, path)
   }
@@ -148,35 +160,24 @@ function listen (server: Server, path: string): Promise<void> {
   })
 }
 
-/** Whether `path` is a socket nobody listens on (left by an owner that crashed). */
-async function isStaleSocket (path: string): Promise<boolean> {
-  const info = await lstat(path).catch(() => undefined)
-  if (info?.isSocket() !== true) return false
-  return await new Promise((resolve) => {
-    const probe = connect(path)
-    probe.once('connect', () => { probe.destroy(); resolve(false) })
-    probe.once('error', (err: NodeJS.ErrnoException) => { resolve(err.code === 'ECONNREFUSED') })
-  })
-}
-
 class OwnerServer implements StoreServer, SessionHost {
   readonly path: string
   readonly ownerFile: string | undefined
   readonly instance: string
-  readonly store: AnyStore
+  readonly store: ServedStore
   readonly codec: FlowCodec
   readonly limits: CodecLimits
   readonly maxMessageBytes: number
   readonly sessions = new Set<{ shutdown (): Promise<void>, push (event: object): void }>()
   readonly #server: Server
   readonly #place: SocketPlace & { readonly identity: string }
-  readonly #hooks: ServerHooks
+  readonly #removeCloseHook: () => void
   #closing: Promise<void> | undefined
   #watchers = 0
   #pushScheduled: ReturnType<typeof setImmediate> | undefined
   readonly #onChange = (): void => { this.#schedulePush() }
 
-  constructor (store: AnyStore, server: Server, place: SocketPlace & { readonly identity: string }, instance: string, ownerFile: string | undefined, maxMessageBytes: number, hooks: ServerHooks) {
+  constructor (store: ServedStore, server: Server, place: SocketPlace & { readonly identity: string }, instance: string, ownerFile: string | undefined, maxMessageBytes: number, limits: CodecLimits) {
     this.store = store
     this.#server = server
     this.#place = place
@@ -184,9 +185,10 @@ class OwnerServer implements StoreServer, SessionHost {
     this.instance = instance
     this.ownerFile = ownerFile
     this.maxMessageBytes = maxMessageBytes
-    this.limits = hooks.limits
-    this.codec = new FlowCodec(hooks.limits)
-    this.#hooks = hooks
+    this.limits = limits
+    this.codec = new FlowCodec(limits)
+    // The store closes its server after its final flush, so what it committed is acknowledged.
+    this.#removeCloseHook = store.onClose(async () => { await this.close() })
     server.on('connection', (socket) => { this.#accept(socket) })
     // An accept() failure (EMFILE…) must not take the owner down.
     server.on('error', (err) => { process.emitWarning(`flowstore owner server: ${err.message}`, { code: 'FLOWSTORE_SERVER_ERROR' }) })
@@ -225,7 +227,7 @@ class OwnerServer implements StoreServer, SessionHost {
     if (this.#pushScheduled !== undefined) clearImmediate(this.#pushScheduled)
     if (this.#watchers > 0) this.store.off('change', this.#onChange)
     await removeSocketPlace(this.#place, this.#place.identity).catch(() => {})
-    this.#hooks.onClose()
+    this.#removeCloseHook()
   }
 
   #accept (socket: Socket): void {

@@ -10,17 +10,17 @@ import { CachedFlow } from '../cached-flow.ts'
 import type { CodecLimits, FlowCodec } from '../codec.ts'
 import { FlowStoreError } from '../errors.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from '../layout.ts'
-import type { FlowStore } from '../store.ts'
-import type { Change, LazyFlow } from '../types.ts'
+import type { Change, FlowShape, LazyFlow } from '../types.ts'
 import { Channel } from './channel.ts'
 import {
   type DeletedEntry, errorToWire, type FlowEntry, type OwnerStats, parseRequest, PROTOCOL_VERSION, ProtocolViolation,
   type Request, requestIdOf, type SavedEntry
 } from './protocol.ts'
+import type { ServedStore } from './served-store.ts'
 
 /** What a session needs from its server. */
 export interface SessionHost {
-  readonly store: FlowStore<any>
+  readonly store: ServedStore
   readonly codec: FlowCodec
   readonly limits: CodecLimits
   readonly maxMessageBytes: number
@@ -186,7 +186,7 @@ export class Session {
   }
 
   /** A flow sent by a client: decoded (and so checked) as the store would decode it. */
-  #decode ([flowId, bytes]: FlowEntry): unknown {
+  #decode ([flowId, bytes]: FlowEntry): FlowShape {
     const { codec, limits } = this.#owner
     const id = codec.checkId(flowId)
     if (bytes.length > limits.maxFlowBytes) {
@@ -196,7 +196,8 @@ export class Session {
     record[0] = RECORD_FORMAT
     record.set(bytes, HEADER_BYTES)
     try {
-      return codec.decode(id, record).value
+      // The codec checked it: a plain object whose id is `id`.
+      return codec.decode(id, record).value as FlowShape
     } catch (cause) {
       throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} sent by a client is not a valid flow encoding`, { id, cause })
     }

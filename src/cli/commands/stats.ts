@@ -1,6 +1,6 @@
 // flowstore stats <db>: what a store holds: flows, bytes, version, deletions kept, and with
 // --backups <dir> the last backup taken into that directory. On a store another process owns
-// and serves (store.serve()), the figures come from that owner, which keeps running.
+// and serves (serveStore(store)), the figures come from that owner, which keeps running.
 
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -19,7 +19,7 @@ export const statsCommand: Command = {
     'size of the database on disk, the store version, the deletions it remembers (tombstones,',
     'for changed-only backups) and, with --backups <dir>, the newest backup in that directory.',
     '',
-    'A live store works too: when the application that owns <db> serves it (store.serve()),',
+    'A live store works too: when the application that owns <db> serves it (serveStore(store)),',
     'the figures come from it while it keeps running (the encoded size and the tombstones are',
     'not counted then: null in --json).'
   ],
