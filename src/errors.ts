@@ -20,6 +20,8 @@ export type FlowStoreErrorCode =
   | 'FLOWSTORE_PROTOCOL'
   | 'FLOWSTORE_UNSAFE_SOCKET'
   | 'FLOWSTORE_REMOTE_ERROR'
+  | 'FLOWSTORE_BUSY'
+  | 'FLOWSTORE_TIMEOUT'
 
 export interface FlowStoreErrorOptions {
   /** The error that caused this one. */

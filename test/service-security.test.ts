@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { FlowService, FlowStore, isFlowStoreError, serveStore } from '../src/index.ts'
 import { tempDir } from './helpers.ts'
@@ -82,7 +83,11 @@ describe('messages the owner refuses', () => {
     ['an unknown op', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'drop-everything' }) }],
     ['a save whose flows are not [id, bytes] pairs', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'save', flows: [['a', 'not bytes']] }) }],
     ['a request with a field it does not know', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'version', extra: true }) }],
-    ['a changes-since whose version is not an integer', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'changes-since', since: -1.5 }) }]
+    ['a changes-since whose version is not an integer', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'changes-since', since: -1.5 }) }],
+    ['a hello wrapped in msgpackr\'s structured-clone id extension (0x69), which the protocol never uses', (raw) => {
+      const wrapped = new Packr({ useRecords: false }).pack(hello)
+      raw.write(Uint8Array.of(0xd6, 0x69, 0, 0, 0, 1, ...wrapped))
+    }]
   ]
 
   it.each(cases)('closes only the connection that sent %s, with FLOWSTORE_PROTOCOL', async (_, misbehave) => {

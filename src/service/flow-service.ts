@@ -11,11 +11,12 @@
 import type { BackupInfo } from '../backup/types.ts'
 import { FlowStore } from '../store.ts'
 import type { Flow, FlowShape, Frozen, LazyFlow } from '../types.ts'
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './connection.ts'
 import type { FlowSource } from './flow-source.ts'
 import { LocalFlows } from './local-flows.ts'
 import type { RemoteBackupOptions } from './owner-client.ts'
 import type { OwnerStats } from './protocol.ts'
-import { RemoteFlows } from './remote-flows.ts'
+import { RemoteFlows, type RemoteOptions } from './remote-flows.ts'
 import { type FlowServiceEvents, ServiceEvents } from './service-events.ts'
 
 export type { FlowServiceEvents } from './service-events.ts'
@@ -52,6 +53,16 @@ export interface ConnectOptions extends FlowServiceOptions {
    * @default 64 MiB
    */
   maxMessageBytes?: number
+  /**
+   * How long a request may wait while the owner answers nothing at all. Past it, the
+   * requests waiting fail with FLOWSTORE_TIMEOUT and the connection is dropped (then
+   * reconnected as usual): an owner that is stopped or wedged never hangs a save. After a
+   * third of that silence the client asks the owner whether it is still there (a small version
+   * request), so a long request of an owner that answers — a backup, a commit on a slow
+   * disk — does not time out. Infinity: wait forever.
+   * @default 30000
+   */
+  requestTimeoutMs?: number
 }
 
 /** What a FlowService counts: the figures that show what a read or a refresh cost. */
@@ -72,6 +83,8 @@ export interface FlowServiceStats {
 }
 
 const DEFAULT_TTL_MS = 5000
+/** setTimeout cannot wait longer (it fires at once instead). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 /** Only FlowService.connect() holds this: the constructor's form that takes a connected source. */
 const CONNECTED: unique symbol = Symbol('FlowService.connect')
 
@@ -253,13 +266,16 @@ function resolveTtl (options: FlowServiceOptions): number {
   return ttl
 }
 
-function resolveConnectOptions (options: ConnectOptions): { ttlMs: number, reconnect: boolean, watch: boolean, maxMessageBytes: number | undefined } {
+function resolveConnectOptions (options: ConnectOptions): RemoteOptions {
   const ttlMs = resolveTtl(options)
-  const { reconnect = true, watch = false, maxMessageBytes } = options
+  const { reconnect = true, watch = false, maxMessageBytes, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS } = options
   if (typeof reconnect !== 'boolean') throw new TypeError(`Option reconnect must be a boolean, got ${String(reconnect)}`)
   if (typeof watch !== 'boolean') throw new TypeError(`Option watch must be a boolean, got ${String(watch)}`)
   if (maxMessageBytes !== undefined && (typeof maxMessageBytes !== 'number' || !Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024)) {
     throw new TypeError(`Option maxMessageBytes must be an integer >= 1024, got ${String(maxMessageBytes)}`)
   }
-  return { ttlMs, reconnect, watch, maxMessageBytes }
+  if (typeof requestTimeoutMs !== 'number' || Number.isNaN(requestTimeoutMs) || requestTimeoutMs <= 0 || (Number.isFinite(requestTimeoutMs) && requestTimeoutMs > MAX_TIMER_MS)) {
+    throw new TypeError(`Option requestTimeoutMs must be a number of milliseconds > 0 (or Infinity), got ${String(requestTimeoutMs)}`)
+  }
+  return { ttlMs, reconnect, watch, maxMessageBytes, requestTimeoutMs }
 }

@@ -37,6 +37,7 @@ export interface RemoteOptions {
   readonly reconnect: boolean
   readonly watch: boolean
   readonly maxMessageBytes: number | undefined
+  readonly requestTimeoutMs: number
 }
 
 /** What a client counts (service.stats). */
@@ -238,6 +239,7 @@ export class RemoteFlows<F extends FlowShape> implements FlowSource<F> {
     const first = this.#hello === undefined
     const connection = await OwnerConnection.open(this.#target, {
       maxMessageBytes: this.#options.maxMessageBytes,
+      requestTimeoutMs: this.#options.requestTimeoutMs,
       counters: this.counters,
       onEvent: (version) => { this.#pushed(version) },
       onLost: (reason) => { this.#lost(connection, reason) }

@@ -8,8 +8,10 @@ import { chmodSync } from 'node:fs'
 import { unlink } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
 import { resolve } from 'node:path'
+import { Packr } from 'msgpackr'
 import { type CodecLimits, FlowCodec } from '../codec.ts'
 import { FlowStoreError } from '../errors.ts'
+import { SharedBufferBudget } from './buffer-budget.ts'
 import {
   advertise, alreadyServed, defaultSocketPlace, probeSocket, removeSocketPlace, type SocketPlace, socketIdentity, withdraw
 } from './owner-file.ts'
@@ -38,6 +40,42 @@ export interface ServeOptions {
    * @default 64 MiB, or maxFlowBytes + 1 MiB when that is more
    */
   maxMessageBytes?: number
+  /**
+   * A connection that completes no message for this long, while the owner owes it no answer,
+   * is closed with FLOWSTORE_TIMEOUT: an idle connection, or one stuck in a partial message.
+   * FlowService clients send a small keepalive before it. Infinity: no deadline.
+   * @default 60000
+   */
+  idleTimeoutMs?: number
+  /**
+   * The most connections served at once; one more is refused with FLOWSTORE_BUSY (the
+   * client's connect() fails with it) and closed, while the others go on.
+   * @default 128
+   */
+  maxConnections?: number
+  /**
+   * A bound on the bytes held for unfinished messages across all connections. A connection
+   * whose message would take the total past it makes room by dropping the connections that
+   * hold the most (itself, when that is it) with FLOWSTORE_BUSY. At least maxMessageBytes.
+   * @default twice maxMessageBytes (128 MiB)
+   */
+  maxBufferedBytes?: number
+}
+
+/** What a server counts (`server.stats`). */
+export interface ServerStats {
+  /** Connections open now. */
+  readonly connections: number
+  /** Bytes held now for unfinished messages, across connections. */
+  readonly bufferedBytes: number
+  /** The most bytes ever held at once for unfinished messages (at most maxBufferedBytes). */
+  readonly peakBufferedBytes: number
+  /** Connections refused at maxConnections. */
+  readonly refused: number
+  /** Connections closed at the idle deadline. */
+  readonly timedOut: number
+  /** Connections dropped to stay within maxBufferedBytes. */
+  readonly dropped: number
 }
 
 /** A running owner server: what `serveStore()` returns. Closing the store closes it too. */
@@ -50,12 +88,16 @@ export interface StoreServer extends AsyncDisposable {
   readonly instance: string
   /** Connections open now. */
   readonly connections: number
+  /** What the server has refused, closed and held so far. */
+  readonly stats: ServerStats
   readonly closed: boolean
   /** Stops accepting, lets requests in progress finish, ends every connection, withdraws OWNER.json. */
   close (): Promise<void>
 }
 
 const MIB = 1024 * 1024
+/** setTimeout cannot wait longer (it fires at once instead). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * Serves `store` to other processes on a unix socket (owner-only, 0600), advertised in
@@ -96,7 +138,7 @@ export async function serveStore (store: ServedStore, options?: ServeOptions | s
   }
   let owner: OwnerServer
   try {
-    owner = new OwnerServer(store, server, { ...place, identity }, instance, ownerFile, resolved.maxMessageBytes, limits)
+    owner = new OwnerServer(store, server, { ...place, identity }, instance, ownerFile, resolved, limits)
   } catch (err) {
     // The store began closing meanwhile (onClose refuses): nothing may stay behind.
     server.close()
@@ -111,10 +153,23 @@ function servedError (home: string): FlowStoreError {
   return new FlowStoreError('FLOWSTORE_LOCKED', `The store at ${home} is already served (its OWNER.json names a socket that answers): close that server before serving it again`)
 }
 
-function resolveServeOptions (options: ServeOptions | string | undefined, limits: CodecLimits): { path: string | undefined, advertise: string | false | undefined, maxMessageBytes: number } {
-  const given = typeof options === 'string' ? { path: options } : options ?? {}
-  if (typeof given !== 'object' || given === null) throw new TypeError(`serve() takes a socket path or options, got ${String(options)}`)
-  const { path, advertise, maxMessageBytes } = given
+interface ResolvedServeOptions {
+  readonly path: string | undefined
+  readonly advertise: string | false | undefined
+  readonly maxMessageBytes: number
+  readonly idleTimeoutMs: number
+  readonly maxConnections: number
+  readonly maxBufferedBytes: number
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000
+const DEFAULT_MAX_CONNECTIONS = 128
+
+function resolveServeOptions (options: ServeOptions | string | undefined, limits: CodecLimits): ResolvedServeOptions {
+  const given: ServeOptions = typeof options === 'string' ? { path: options } : options ?? {}
+  if (typeof given !== 'object' || given === null) throw new TypeError(`serveStore() takes a socket path or options, got ${String(options)}`)
+  const { path, advertise, maxMessageBytes: maxMessage, idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS, maxConnections = DEFAULT_MAX_CONNECTIONS, maxBufferedBytes: maxBuffered } = given
+  const maxMessageBytes = maxMessage
   if (path !== undefined && (typeof path !== 'string' || path.length === 0)) throw new TypeError(`Option path must be a non-empty string, got ${String(path)}`)
   if (advertise !== undefined && advertise !== false && (typeof advertise !== 'string' || advertise.length === 0)) {
     throw new TypeError(`Option advertise must be a directory path or false, got ${String(advertise)}`)
@@ -122,7 +177,25 @@ function resolveServeOptions (options: ServeOptions | string | undefined, limits
   if (maxMessageBytes !== undefined && (typeof maxMessageBytes !== 'number' || !Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024)) {
     throw new TypeError(`Option maxMessageBytes must be an integer >= 1024, got ${String(maxMessageBytes)}`)
   }
-  return { path, advertise: typeof advertise === 'string' ? resolve(advertise) : advertise, maxMessageBytes: maxMessageBytes ?? Math.max(DEFAULT_MAX_MESSAGE_BYTES, limits.maxFlowBytes + MIB) }
+  const message = maxMessageBytes ?? Math.max(DEFAULT_MAX_MESSAGE_BYTES, limits.maxFlowBytes + MIB)
+  if (typeof idleTimeoutMs !== 'number' || Number.isNaN(idleTimeoutMs) || idleTimeoutMs <= 0 || (Number.isFinite(idleTimeoutMs) && idleTimeoutMs > MAX_TIMER_MS)) {
+    throw new TypeError(`Option idleTimeoutMs must be a number of milliseconds > 0 (or Infinity), got ${String(idleTimeoutMs)}`)
+  }
+  if (typeof maxConnections !== 'number' || !Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+    throw new TypeError(`Option maxConnections must be an integer >= 1, got ${String(maxConnections)}`)
+  }
+  const buffered = maxBuffered ?? 2 * message
+  if (typeof buffered !== 'number' || !Number.isSafeInteger(buffered) || buffered < message) {
+    throw new TypeError(`Option maxBufferedBytes must be an integer >= maxMessageBytes (${message}), got ${String(maxBuffered)}`)
+  }
+  return {
+    path,
+    advertise: typeof advertise === 'string' ? resolve(advertise) : advertise,
+    maxMessageBytes: message,
+    idleTimeoutMs,
+    maxConnections,
+    maxBufferedBytes: buffered
+  }
 }
 
 /**
@@ -168,6 +241,9 @@ class OwnerServer implements StoreServer, SessionHost {
   readonly codec: FlowCodec
   readonly limits: CodecLimits
   readonly maxMessageBytes: number
+  readonly idleTimeoutMs: number
+  readonly maxConnections: number
+  readonly budget: SharedBufferBudget
   readonly sessions = new Set<{ shutdown (): Promise<void>, push (event: object): void }>()
   readonly #server: Server
   readonly #place: SocketPlace & { readonly identity: string }
@@ -175,16 +251,22 @@ class OwnerServer implements StoreServer, SessionHost {
   #closing: Promise<void> | undefined
   #watchers = 0
   #pushScheduled: ReturnType<typeof setImmediate> | undefined
+  #refused = 0
+  #timedOut = 0
+  readonly #packr = new Packr({ useRecords: false })
   readonly #onChange = (): void => { this.#schedulePush() }
 
-  constructor (store: ServedStore, server: Server, place: SocketPlace & { readonly identity: string }, instance: string, ownerFile: string | undefined, maxMessageBytes: number, limits: CodecLimits) {
+  constructor (store: ServedStore, server: Server, place: SocketPlace & { readonly identity: string }, instance: string, ownerFile: string | undefined, options: ResolvedServeOptions, limits: CodecLimits) {
     this.store = store
     this.#server = server
     this.#place = place
     this.path = place.path
     this.instance = instance
     this.ownerFile = ownerFile
-    this.maxMessageBytes = maxMessageBytes
+    this.maxMessageBytes = options.maxMessageBytes
+    this.idleTimeoutMs = options.idleTimeoutMs
+    this.maxConnections = options.maxConnections
+    this.budget = new SharedBufferBudget(options.maxBufferedBytes)
     this.limits = limits
     this.codec = new FlowCodec(limits)
     // The store closes its server after its final flush, so what it committed is acknowledged.
@@ -198,8 +280,23 @@ class OwnerServer implements StoreServer, SessionHost {
     return this.sessions.size
   }
 
+  get stats (): ServerStats {
+    return {
+      connections: this.sessions.size,
+      bufferedBytes: this.budget.total,
+      peakBufferedBytes: this.budget.peak,
+      refused: this.#refused,
+      timedOut: this.#timedOut,
+      dropped: this.budget.dropped
+    }
+  }
+
   get closed (): boolean {
     return this.#closing !== undefined
+  }
+
+  timedOut (): void {
+    this.#timedOut++
   }
 
   close (): Promise<void> {
@@ -235,8 +332,31 @@ class OwnerServer implements StoreServer, SessionHost {
       socket.destroy()
       return
     }
+    if (this.sessions.size >= this.maxConnections) {
+      this.#refuse(socket)
+      return
+    }
     const session = new Session(this, socket, () => { this.sessions.delete(session) })
     this.sessions.add(session)
+  }
+
+  /**
+   * Refuses a connection past maxConnections: one error message, then the socket ends. What
+   * the client sends meanwhile is read and dropped, so that it reads the refusal rather than
+   * a reset; a client that neither reads nor closes is cut off after a second.
+   */
+  #refuse (socket: Socket): void {
+    this.#refused++
+    socket.on('error', () => {})
+    socket.resume()
+    const timer = setTimeout(() => { socket.destroy() }, 1000)
+    timer.unref()
+    socket.once('close', () => { clearTimeout(timer) })
+    socket.end(this.#packr.pack({
+      id: 0,
+      ok: false,
+      error: { code: 'FLOWSTORE_BUSY', message: `The owner serves as many connections as it allows (maxConnections: ${this.maxConnections}); try again later` }
+    }))
   }
 
   #schedulePush (): void {

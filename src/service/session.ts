@@ -11,7 +11,7 @@ import type { CodecLimits, FlowCodec } from '../codec.ts'
 import { FlowStoreError } from '../errors.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from '../layout.ts'
 import type { Change, FlowShape, LazyFlow } from '../types.ts'
-import { Channel } from './channel.ts'
+import { type BufferBudget, Channel } from './channel.ts'
 import {
   type DeletedEntry, errorToWire, type FlowEntry, type OwnerStats, parseRequest, PROTOCOL_VERSION, ProtocolViolation,
   type Request, requestIdOf, type SavedEntry
@@ -24,12 +24,17 @@ export interface SessionHost {
   readonly codec: FlowCodec
   readonly limits: CodecLimits
   readonly maxMessageBytes: number
+  /** Close a connection that completes no message for this long while owed nothing (Infinity: never). */
+  readonly idleTimeoutMs: number
+  readonly budget: BufferBudget
   readonly instance: string
   readonly path: string
   readonly sessions: { readonly size: number }
   /** A session sent `watch`: push a change event to it after each commit. */
   watch (): void
   unwatch (): void
+  /** A session closed its connection at the idle deadline. */
+  timedOut (): void
 }
 
 /** Requests of one connection in progress at once; past this its socket is paused. */
@@ -50,6 +55,7 @@ export class Session {
   #closing = false
   #paused = false
   readonly #closed: Promise<void>
+  readonly #idleTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor (owner: SessionHost, socket: Socket, onGone: () => void) {
     this.#owner = owner
@@ -57,8 +63,13 @@ export class Session {
     this.#closed = new Promise((resolve) => { closed = resolve })
     this.#channel = new Channel(socket, {
       maxMessageBytes: owner.maxMessageBytes,
-      onMessage: (message) => { this.#receive(message) },
+      budget: owner.budget,
+      onMessage: (message) => {
+        this.#idleTimer?.refresh()
+        this.#receive(message)
+      },
       onClose: () => {
+        clearTimeout(this.#idleTimer)
         if (this.#watching) owner.unwatch()
         this.#watching = false
         onGone()
@@ -67,9 +78,29 @@ export class Session {
       farewell: (err) => ({
         id: err instanceof ProtocolViolation ? (err as ProtocolViolation & { requestId?: number }).requestId ?? 0 : 0,
         ok: false,
-        error: { code: 'FLOWSTORE_PROTOCOL', message: `flowstore owner: ${err.message}; closing this connection` }
+        // A limit the owner enforces (FLOWSTORE_BUSY, FLOWSTORE_TIMEOUT) keeps its own code.
+        error: err instanceof FlowStoreError
+          ? errorToWire(err)
+          : { code: 'FLOWSTORE_PROTOCOL', message: `flowstore owner: ${err.message}; closing this connection` }
       })
     })
+    if (Number.isFinite(owner.idleTimeoutMs)) {
+      this.#idleTimer = setTimeout(() => { this.#idle() }, owner.idleTimeoutMs)
+      this.#idleTimer.unref()
+    }
+  }
+
+  /**
+   * The deadline passed with no complete message: the connection is idle, or stuck in a
+   * partial message. While the owner still owes it an answer it may rightly be silent.
+   */
+  #idle (): void {
+    if (this.#inFlight.size > 0 || this.#closing) {
+      this.#idleTimer?.refresh()
+      return
+    }
+    this.#owner.timedOut()
+    this.#channel.refuse(new FlowStoreError('FLOWSTORE_TIMEOUT', `flowstore owner: this connection completed no message in ${this.#owner.idleTimeoutMs} ms; closing it (clients of this version send keepalives)`))
   }
 
   push (event: object): void {
@@ -107,6 +138,8 @@ export class Session {
     }
     void work.finally(() => {
       this.#inFlight.delete(work)
+      // The client's silence counts from the last answer it waited for.
+      if (this.#inFlight.size === 0) this.#idleTimer?.refresh()
       if (this.#paused && this.#inFlight.size < MAX_IN_FLIGHT / 2) {
         this.#paused = false
         this.#channel.socket.resume()
@@ -138,7 +171,8 @@ export class Session {
           version: store.version,
           maxMessageBytes: owner.maxMessageBytes,
           maxFlowBytes: owner.limits.maxFlowBytes,
-          maxIdBytes: owner.limits.maxIdBytes
+          maxIdBytes: owner.limits.maxIdBytes,
+          ...(Number.isFinite(owner.idleTimeoutMs) ? { idleTimeoutMs: owner.idleTimeoutMs } : {})
         }
       case 'version':
         return { version: store.version, pending: store.pending > 0 }
