@@ -19,7 +19,7 @@ export type { BackupEntry, BackupSchedule, BackupScheduleOptions, DirectoryBacku
 export type { Transaction } from './transaction.ts'
 export type { ConnectOptions, FlowServiceEvents, FlowServiceOptions, FlowServiceStats } from './service/flow-service.ts'
 export type { RemoteBackupOptions } from './service/owner-client.ts'
-export type { ServeOptions, StoreServer } from './service/server.ts'
+export type { ServeOptions, ServerStats, StoreServer } from './service/server.ts'
 export type { ServedStore } from './service/served-store.ts'
 export type { BackupSource } from './backup/retention.ts'
 export type { OwnerStats } from './service/protocol.ts'
