@@ -27,9 +27,10 @@ import { suite as open } from './suites/open.ts'
 import { suite as read } from './suites/read.ts'
 import { suite as save } from './suites/save.ts'
 import { suite as service } from './suites/service.ts'
+import { suite as serviceAttack } from './suites/service-attack.ts'
 
 /** Every suite, in run order. Add new suites here. */
-const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, backup, compare]
+const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, serviceAttack, backup, compare]
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')

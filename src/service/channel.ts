@@ -179,7 +179,12 @@ export class Channel {
   refuse (err: Error): void {
     if (this.#closed) return
     this.#failure ??= err
-    // Whatever it sends from now on is read and dropped, so its end of the stream is seen.
+    // Nothing more is read from it: a peer that keeps sending (megabytes of a message it was
+    // refused for) costs nothing more. Once the farewell is written, the socket closes; the
+    // peer reads the farewell before it sees the connection reset (unix sockets deliver
+    // queued data first).
+    this.socket.pause()
+    this.socket.once('finish', () => { this.socket.destroy() })
     this.end(this.#options.farewell?.(err))
   }
 
