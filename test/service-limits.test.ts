@@ -54,8 +54,13 @@ describe('the bytes held for partial messages', () => {
     await expect.poll(() => server.stats.bufferedBytes).toBe(0)
   })
 
-  it('refuses maxBufferedBytes below maxMessageBytes (a largest message must fit)', async () => {
+  it('refuses maxBufferedBytes below maxMessageBytes (a largest message must fit), and limits that are not numbers', async () => {
     await expect(serveOwner({ maxMessageBytes: 2 * MIB, serve: { maxBufferedBytes: MIB } })).rejects.toThrow(TypeError)
+    await expect(serveOwner({ serve: { maxConnections: 0 } })).rejects.toThrow(TypeError)
+    await expect(serveOwner({ serve: { idleTimeoutMs: -1 } })).rejects.toThrow(TypeError)
+    await expect(serveOwner({ serve: { idleTimeoutMs: '5s' as never } })).rejects.toThrow(/5s/)
+    const { dir } = await serveOwner()
+    await expect(FlowService.connect(dir, { requestTimeoutMs: 0 })).rejects.toThrow(TypeError)
   })
 })
 
