@@ -17,12 +17,12 @@ const LAYERS: ReadonlyArray<{ readonly name: string, readonly files: RegExp }> =
   { name: 'applications over the public API (CLI, Node-RED)', files: /^(cli|node-red)\// },
   { name: 'public API', files: /^index\.ts$/ },
   { name: 'services over a store (FlowService and the owner socket, legacy JSON)', files: /^(service|legacy)\// },
-  { name: 'tools over a store (backup directories, restore, verify, check, repair)', files: /^(backup\/(retention|restore|verify)\.ts|maintenance\/(check|repair|lock|scan)\.ts)$/ },
-  { name: 'store (cache, flusher, transactions)', files: /^(store|transaction|flows-view|flusher|loader|options)\.ts$/ },
+  { name: 'tools over a store (backup directories, restore, verify, check, repair)', files: /^(backup\/(?!(export|format|types)\.ts$)|maintenance\/(check|repair|lock|scan)\.ts$)/ },
+  { name: 'store (cache, flusher, transactions)', files: /^(store|transaction|flows-view|flusher|loader)\.ts$/ },
   { name: 'engine (persistence, backup export)', files: /^(engine\/|location\.ts$|backup\/(export|format|types)\.ts$)/ },
   { name: 'LevelDB files', files: /^(leveldb\/|maintenance\/(leveldb-[a-z]+|corruption|crc32c|snappy)\.ts$)/ },
-  { name: 'codec and records', files: /^(codec|cached-flow|domain|freeze|readonly-date|layout)\.ts$/ },
-  { name: 'foundation', files: /^(errors|types|deferred)\.ts$/ }
+  { name: 'codec and records', files: /^(codec|msgpack|cached-flow|domain|freeze|readonly-date|layout)\.ts$/ },
+  { name: 'foundation (errors, types, options, file helpers)', files: /^(fs\/|(errors|types|options|deferred)\.ts$)/ }
 ]
 
 function sourceFiles (dir: string): string[] {
