@@ -28,9 +28,10 @@ import { suite as postgresSuite } from './suites/postgres.ts'
 import { suite as read } from './suites/read.ts'
 import { suite as save } from './suites/save.ts'
 import { suite as service } from './suites/service.ts'
+import { suite as serviceAttack } from './suites/service-attack.ts'
 
 /** Every suite, in run order. Add new suites here. */
-const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, backup, compare, postgresSuite]
+const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, serviceAttack, backup, compare, postgresSuite]
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')

@@ -11,7 +11,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Flow, FlowService, FlowStore } from '../src/index.ts'
+import { type Flow, FlowService, FlowStore, serveStore } from '../src/index.ts'
 import { generateFlows } from './generate-flows.ts'
 
 const WORKERS = 2
@@ -29,7 +29,7 @@ async function primary (): Promise<void> {
   const store = await FlowStore.open(directory)
   try {
     if (store.size === 0) await store.saveMany(generateFlows(100))
-    const server = await store.serve()
+    const server = await serveStore(store)
     console.log(`primary ${process.pid}: owns ${store.size} flows at ${directory}, serving on ${server.path}`)
 
     const workers: Worker[] = []

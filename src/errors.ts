@@ -21,6 +21,8 @@ export type FlowStoreErrorCode =
   | 'FLOWSTORE_UNSAFE_SOCKET'
   | 'FLOWSTORE_REMOTE_ERROR'
   | 'FLOWSTORE_CONFLICT'
+  | 'FLOWSTORE_BUSY'
+  | 'FLOWSTORE_TIMEOUT'
 
 export interface FlowStoreErrorOptions {
   /** The error that caused this one. */

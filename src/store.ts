@@ -6,7 +6,7 @@
 import { CachedFlow, UnreadableFlow } from './cached-flow.ts'
 import { exportBackup, resolveSince } from './backup/export.ts'
 import type { BackupInfo, BackupOptions } from './backup/types.ts'
-import { FlowCodec } from './codec.ts'
+import { type CodecLimits, FlowCodec } from './codec.ts'
 import { noop } from './deferred.ts'
 import { engineFor, type StoreLocation } from './engine/open.ts'
 import type { Engine, EngineChange, EngineState } from './engine/types.ts'
@@ -17,7 +17,6 @@ import { recordVersion } from './layout.ts'
 import { type ResolvedOptions, resolveIfVersion, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
 import type { Change, Flow, FlowShape, FlowStoreOptions, Frozen, LazyFlow, WriteOptions } from './types.ts'
-import type { ServeOptions, StoreServer } from './service/server.ts'
 
 /** What `store.changesSince(version)` returns. */
 export interface ChangesSince {
@@ -41,7 +40,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   #closed = false
   readonly #listeners = new Set<(change: Change) => void>()
   readonly #unwatch: () => void
-  #server: Promise<StoreServer> | undefined
+  readonly #closeHooks = new Set<() => void | Promise<void>>()
   /** Backups and change reads in progress: close() lets them finish before closing the engine. */
   readonly #reading = new Set<Promise<unknown>>()
 
@@ -110,6 +109,11 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
    */
   get storeId (): string {
     return this.#storeId
+  }
+
+  /** The limits every save is checked against (options maxFlowBytes and maxIdBytes). */
+  get limits (): CodecLimits {
+    return { maxFlowBytes: this.#options.maxFlowBytes, maxIdBytes: this.#options.maxIdBytes }
   }
 
   /** The directory the store opened, or undefined for a database passed in (or PostgreSQL). */
@@ -298,24 +302,16 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   }
 
   /**
-   * Serves this store to other processes on a unix socket (owner-only, 0600), advertised in
-   * `<directory>/OWNER.json`; they reach it with `FlowService.connect(directory)`. One server
-   * per store: a second call without options returns the first. `close()` closes it.
+   * Runs `hook` when the store closes: after the final flush has committed (so whatever was
+   * acknowledged is on disk), before the database closes; close() waits for it. Returns a
+   * function that removes the hook. What runs on top of a store and must stop with it (the
+   * owner's socket server, serveStore()) registers here, so the store never imports it.
    */
-  serve (options?: ServeOptions | string): Promise<StoreServer> {
-    if (this.#closed || this.#closing !== undefined) return Promise.reject(closedError())
-    if (this.#server !== undefined) {
-      return options === undefined ? this.#server : Promise.reject(new TypeError('This store is already served: close that server before serving it again with other options'))
-    }
-    const limits = { maxFlowBytes: this.#options.maxFlowBytes, maxIdBytes: this.#options.maxIdBytes }
-    // Loaded on demand: a store that is never served never loads node:net.
-    const started: Promise<StoreServer> = import('./service/server.ts').then(async ({ startServer }) => await startServer(this, options, {
-      limits,
-      onClose: () => { if (this.#server === started) this.#server = undefined }
-    }))
-    this.#server = started
-    started.catch(() => { if (this.#server === started) this.#server = undefined })
-    return started
+  onClose (hook: () => void | Promise<void>): () => void {
+    if (typeof hook !== 'function') throw new TypeError(`onClose() takes a function, got ${String(hook)}`)
+    if (this.#closed || this.#closing !== undefined) throw closedError()
+    this.#closeHooks.add(hook)
+    return () => { this.#closeHooks.delete(hook) }
   }
 
   /** Another writer's committed change: into the cache, unless one of ours waits (see flusher.ts). */
@@ -365,7 +361,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     // Backups and change reads started before close() finish on an open database.
     await Promise.allSettled(this.#reading)
     // After the final flush, so the writes it committed are acknowledged to their clients.
-    await this.#server?.then(async (server) => { await server.close() }, noop)
+    await runCloseHooks([...this.#closeHooks])
+    this.#closeHooks.clear()
     this.#unwatch()
     this.#closed = true
     await this.#engine.close()
@@ -477,10 +474,18 @@ function callListener (listener: (change: Change) => void, change: Change): void
 }
 
 /** A rejected promise that is already handled: a write nobody awaits raises no unhandledRejection. */
+
 function refused (err: FlowStoreError): Promise<void> {
   const promise = Promise.reject(err)
   promise.catch(noop)
   return promise
+}
+
+async function runCloseHooks (hooks: ReadonlyArray<() => void | Promise<void>>): Promise<void> {
+  const results = await Promise.allSettled(hooks.map(async (hook) => { await hook() }))
+  for (const result of results) {
+    if (result.status === 'rejected') process.emitWarning(`A flowstore close hook failed: ${String(result.reason)}`, { code: 'FLOWSTORE_CLOSE_HOOK_ERROR' })
+  }
 }
 
 function closedError (): FlowStoreError {

@@ -219,7 +219,7 @@ describe('stats and export of a live store', () => {
 })
 
 describe('a database locked by a process that does not serve it', () => {
-  it('fails (exit 1) with the plain "locked" message, and says that store.serve() allows live backups', async () => {
+  it('fails (exit 1) with the plain "locked" message, and says that serveStore(store) allows live backups', async () => {
     const db = join(await tempDir(), 'db')
     // This test process owns the store and serves nothing; the CLI is another process.
     const store = await FlowStore.open(db)
@@ -233,7 +233,7 @@ describe('a database locked by a process that does not serve it', () => {
       ])
       for (const run of [backup, stats, exported]) {
         expect(run.code).toBe(1)
-        expect(run.stderr).toMatch(/^flowstore: Database .* is locked by another process, which does not serve it \(it has no OWNER\.json\) \(FLOWSTORE_LOCKED\)\n {2}Let that process serve the store \(store\.serve\(\)\) and (backup|stats|export) /)
+        expect(run.stderr).toMatch(/^flowstore: Database .* is locked by another process, which does not serve it \(it has no OWNER\.json\) \(FLOWSTORE_LOCKED\)\n {2}Let that process serve the store \(serveStore\(store\)\) and (backup|stats|export) /)
         expect(run.stderr).not.toMatch(/\n\s+at /)
       }
       expect(json(backup).error.code).toBe('FLOWSTORE_LOCKED')

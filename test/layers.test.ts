@@ -26,7 +26,6 @@ const CORE = /^(store|flusher|cached-flow|flows-view|transaction|codec|domain|fr
  * entry when its edge is gone (the cycle check below leaves these edges out).
  */
 const KNOWN_UPWARD: ReadonlyArray<readonly [from: string, to: string, why: string]> = [
-  ['store.ts', 'service/server.ts', 'store.serve() starts the socket server (to go: the server is to depend on a narrow interface, not on FlowStore)'],
   ['store.ts', 'backup/export.ts', 'store.backup() calls the backup writer'],
   ['store.ts', 'backup/types.ts', "store.backup()'s options and result types"]
 ]

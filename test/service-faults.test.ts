@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
 import { Packr } from 'msgpackr'
 import { FlowService, type FlowStoreError, isFlowStoreError } from '../src/index.ts'
 import { type Child, killChildren, startChild } from './fixtures/child.ts'
@@ -19,6 +19,29 @@ async function ownerProcess (dir: string, ...args: string[]): Promise<Child> {
   await child.waitForLine((line) => line.startsWith('ready '))
   return child
 }
+
+describe('when the owner stops answering (SIGSTOP)', () => {
+  it('fails a waiting save with FLOWSTORE_TIMEOUT after requestTimeoutMs, keeps the cache, and reconnects once the owner runs again', async () => {
+    const dir = await tempDir()
+    const owner = await ownerProcess(dir, '--seed', 'kept')
+    // A stopped child is still killed (SIGKILL) by killChildren after the test.
+    onTestFinished(() => { owner.kill('SIGCONT') })
+    const service = await connectService(dir, { requestTimeoutMs: 500, ttlMs: Infinity })
+    const lost = new Promise<FlowStoreError>((resolve) => { service.on('disconnect', resolve) })
+    owner.kill('SIGSTOP')
+    const error = await rejectionOf(service.save({ id: 'while-stopped' }))
+    expect(isFlowStoreError(error, 'FLOWSTORE_TIMEOUT')).toBe(true)
+    expect((await lost).code).toBe('FLOWSTORE_TIMEOUT')
+    expect(service.get('kept')).toMatchObject({ id: 'kept' })
+    // Connecting anew to the stopped owner fails the same way instead of hanging.
+    expect(isFlowStoreError(await rejectionOf(FlowService.connect(dir, { requestTimeoutMs: 500 })), 'FLOWSTORE_TIMEOUT')).toBe(true)
+    owner.kill('SIGCONT')
+    await service.refresh()
+    expect(service.connected).toBe(true)
+    await service.save({ id: 'after' })
+    expect(service.get('after')).toEqual({ id: 'after' })
+  })
+})
 
 describe('when the owner dies', () => {
   it('fails the writes in flight with FLOWSTORE_DISCONNECTED and keeps serving cached reads', async () => {

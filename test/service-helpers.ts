@@ -4,7 +4,7 @@
 import { connect, type Socket } from 'node:net'
 import { Packr, UnpackrStream } from 'msgpackr'
 import { afterEach } from 'vitest'
-import { type ConnectOptions, type Flow, FlowService, FlowStore, type FlowStoreOptions, type StoreServer } from '../src/index.ts'
+import { type ConnectOptions, type Flow, FlowService, FlowStore, type FlowStoreOptions, type ServeOptions, serveStore, type StoreServer } from '../src/index.ts'
 import { CountingClassicLevel, tempDir } from './helpers.ts'
 
 type Closable = { close (): Promise<void> }
@@ -30,16 +30,18 @@ export interface OwnerOptions extends FlowStoreOptions {
   /** Flows { id: 'f<i>', i } saved (and committed) before serving. */
   flows?: number
   maxMessageBytes?: number
+  /** Further serveStore() options (the socket is advertised in the store's directory). */
+  serve?: Omit<ServeOptions, 'advertise'>
 }
 
 /** A store on a counting classic-level database in a fresh directory, served and advertised there. */
 export async function serveOwner (options: OwnerOptions = {}): Promise<Owner> {
-  const { flows = 0, maxMessageBytes, ...storeOptions } = options
+  const { flows = 0, maxMessageBytes, serve, ...storeOptions } = options
   const dir = await tempDir()
   const db = closeLater(new CountingClassicLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view' }))
   const store = closeLater(await FlowStore.open(db, storeOptions))
   if (flows > 0) await store.saveMany(Array.from({ length: flows }, (_, i) => ({ id: `f${i}`, i })))
-  const server = await store.serve({ advertise: dir, maxMessageBytes })
+  const server = await serveStore(store, { ...serve, advertise: dir, maxMessageBytes })
   return { dir, store, server, db }
 }
 

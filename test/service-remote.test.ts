@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateFlows, mutateFlow } from '../examples/generate-flows.ts'
-import { type Change, FlowService, FlowStore, isFlowStoreError, verifyBackup } from '../src/index.ts'
+import { type Change, FlowService, FlowStore, isFlowStoreError, serveStore, verifyBackup } from '../src/index.ts'
 import { OwnerClient } from '../src/service/owner-client.ts'
 import { killChildren, startChild } from './fixtures/child.ts'
 import { tempDir } from './helpers.ts'
@@ -130,12 +130,12 @@ describe('reading through a remote FlowService', () => {
     const first = await FlowStore.open(await tempDir())
     await first.saveMany([{ id: 'a' }, { id: 'b' }])
     await first.save({ id: 'c' })
-    await first.serve({ path })
+    await serveStore(first, { path })
     const service = await connectService(path, { ttlMs: 60_000, reconnect: false })
     await first.close()
     const second = closeLater(await FlowStore.open(await tempDir()))
     await second.save({ id: 'other' })
-    await second.serve({ path })
+    await serveStore(second, { path })
     await service.refresh()
     expect([...service.flows.keys()]).toEqual(['other'])
     expect(service.version).toBe(1)

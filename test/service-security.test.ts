@@ -6,8 +6,9 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
-import { FlowService, FlowStore, isFlowStoreError } from '../src/index.ts'
+import { FlowService, FlowStore, isFlowStoreError, serveStore } from '../src/index.ts'
 import { tempDir } from './helpers.ts'
 import { closeLater, connectService, rawConnection, rejectionOf, serveOwner } from './service-helpers.ts'
 
@@ -38,7 +39,7 @@ describe('the owner\'s socket', () => {
     await mkdir(dir)
     const store = closeLater(await FlowStore.open(dir))
     await store.save({ id: 'far' })
-    const server = await store.serve()
+    const server = await serveStore(store)
     expect(server.path.startsWith(tmpdir())).toBe(true)
     expect(Buffer.byteLength(server.path)).toBeLessThanOrEqual(103)
     const service = await connectService(dir)
@@ -58,9 +59,17 @@ describe('the owner\'s socket', () => {
     expect(await lost).toBe('FLOWSTORE_DISCONNECTED')
   })
 
-  it('is served once per store: serve() again returns the same server', async () => {
-    const { store, server } = await serveOwner()
-    expect(await store.serve()).toBe(server)
+  it('is served once per store: serving it again fails with FLOWSTORE_LOCKED and the first server keeps serving', async () => {
+    const dir = await tempDir()
+    const store = closeLater(await FlowStore.open(dir))
+    const server = await serveStore(store)
+    expect(isFlowStoreError(await rejectionOf(serveStore(store)), 'FLOWSTORE_LOCKED')).toBe(true)
+    expect(isFlowStoreError(await rejectionOf(serveStore(store, { advertise: false })), 'FLOWSTORE_LOCKED')).toBe(true)
+    expect(isFlowStoreError(await rejectionOf(serveStore(store, { path: server.path, advertise: false })), 'FLOWSTORE_LOCKED')).toBe(true)
+    expect(server.closed).toBe(false)
+    const service = await connectService(dir)
+    await service.save({ id: 'still-served' })
+    expect(store.get('still-served')).toEqual({ id: 'still-served' })
   })
 })
 
@@ -74,7 +83,11 @@ describe('messages the owner refuses', () => {
     ['an unknown op', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'drop-everything' }) }],
     ['a save whose flows are not [id, bytes] pairs', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'save', flows: [['a', 'not bytes']] }) }],
     ['a request with a field it does not know', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'version', extra: true }) }],
-    ['a changes-since whose version is not an integer', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'changes-since', since: -1.5 }) }]
+    ['a changes-since whose version is not an integer', (raw) => { raw.send(hello); raw.send({ id: 2, op: 'changes-since', since: -1.5 }) }],
+    ['a hello wrapped in msgpackr\'s structured-clone id extension (0x69), which the protocol never uses', (raw) => {
+      const wrapped = new Packr({ useRecords: false }).pack(hello)
+      raw.write(Uint8Array.of(0xd6, 0x69, 0, 0, 0, 1, ...wrapped))
+    }]
   ]
 
   it.each(cases)('closes only the connection that sent %s, with FLOWSTORE_PROTOCOL', async (_, misbehave) => {

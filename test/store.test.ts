@@ -466,6 +466,40 @@ describe('close', () => {
   })
 })
 
+describe('onClose', () => {
+  it('runs a hook after the final flush and before the database closes, and close() waits for it', async () => {
+    const dir = await tempDir()
+    const db = new CountingClassicLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const store = await FlowStore.open(db)
+    const seen: string[] = []
+    let finish!: () => void
+    store.onClose(async () => {
+      seen.push(`hook: pending ${store.pending}, database ${db.status}, has a ${store.has('a')}`)
+      await new Promise<void>((resolve) => { finish = resolve })
+      seen.push('hook done')
+    })
+    void store.save({ id: 'a' })
+    const closing = store.close().then(() => { seen.push('closed') })
+    await expect.poll(() => seen.length).toBe(1)
+    finish()
+    await closing
+    expect(seen).toEqual(['hook: pending 0, database open, has a true', 'hook done', 'closed'])
+    await db.close()
+  })
+
+  it('does not run a removed hook, and refuses a hook once closing has begun', async () => {
+    const store = await FlowStore.open(await tempDir())
+    let ran = false
+    const remove = store.onClose(() => { ran = true })
+    remove()
+    const closing = store.close()
+    expect(thrown(() => store.onClose(() => {})).code).toBe('FLOWSTORE_CLOSED')
+    await closing
+    expect(ran).toBe(false)
+    expect(() => store.onClose('not a function' as never)).toThrow(TypeError)
+  })
+})
+
 describe('reopen', () => {
   it('shows exactly what was acknowledged', async () => {
     const dir = await tempDir()

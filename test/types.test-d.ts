@@ -2,8 +2,9 @@
 
 import { describe, expectTypeOf, it } from 'vitest'
 import {
-  backupToDirectory, type BackupEntry, type BackupSchedule, type Engine, type Flow, FlowStore, FlowStoreError,
-  type FlowStoreErrorCode, type Frozen, type LazyFlow, startBackups, type StoreLocation, type Transaction, type WriteOptions
+  backupToDirectory, type BackupEntry, type BackupSchedule, type Engine, type Flow, FlowService, FlowStore, FlowStoreError,
+  type FlowStoreErrorCode, type Frozen, type LazyFlow, type ServedStore, type ServerStats, serveStore, startBackups,
+  type StoreLocation, type StoreServer, type Transaction, type WriteOptions
 } from '../src/index.ts'
 
 // A flow type written as a type alias (object literal types get an implicit index signature).
@@ -180,5 +181,16 @@ describe('user flow types', () => {
   it('a type without a string id is not a flow', () => {
     expectTypeOf<{ id: number }>().not.toExtend<Flow>()
     expectTypeOf<{ nodes: [] }>().not.toExtend<Flow>()
+  })
+})
+
+describe('serving a store', () => {
+  it('serveStore takes a FlowStore of any flow type (the server needs only ServedStore)', async () => {
+    const mine = await FlowStore.open<MyFlow>('dir')
+    expectTypeOf(mine).toExtend<ServedStore>()
+    expectTypeOf(serveStore(mine, { idleTimeoutMs: 1000, maxConnections: 8, maxBufferedBytes: 1 << 27 })).toEqualTypeOf<Promise<StoreServer>>()
+    expectTypeOf<StoreServer['stats']>().toEqualTypeOf<ServerStats>()
+    expectTypeOf<'FLOWSTORE_BUSY' | 'FLOWSTORE_TIMEOUT'>().toExtend<FlowStoreErrorCode>()
+    expectTypeOf(FlowService.connect<MyFlow>('dir', { requestTimeoutMs: 5000 })).toEqualTypeOf<Promise<FlowService<MyFlow>>>()
   })
 })

@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { type GeneratedFlow, generateFlow, generateFlows, mutateFlow } from '../../examples/generate-flows.ts'
-import { FlowStore, postgres, restoreBackup } from '../../src/index.ts'
+import { FlowStore, postgres, restoreBackup, serveStore } from '../../src/index.ts'
 import { startTestPostgres, type TestPostgres } from '../../test/pg-server.ts'
 import { compare, pick, statOfValues } from '../lib/stats.ts'
 import type { Context, Goal, Measured, Row, Suite } from '../lib/types.ts'
@@ -232,7 +232,7 @@ async function propagation (ctx: Context, url: string): Promise<Row[]> {
   let level: { fromSave: number[], fromCommit: number[] }
   try {
     await owner.saveMany(flows)
-    await owner.serve()
+    await serveStore(owner)
     const watcher = await started(['watch', 'service', dir])
     try {
       level = await timeToVisible(async (flow) => { await owner.save(flow) }, watcher, samples)
@@ -292,7 +292,7 @@ async function throughput (ctx: Context, url: (table: string) => string): Promis
       levelLabel = `LevelDB owner + ${writers} FlowService writer processes`
       const owner = await FlowStore.open(dir)
       try {
-        await owner.serve()
+        await serveStore(owner)
         levelTimes = await writeRounds(writers, perWriter, rounds, (i) => ['write', 'service', dir, String(perWriter), `w${i}`])
       } finally {
         await owner.close()

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { type GeneratedFlow, generateFlow, mutateFlow } from '../../examples/generate-flows.ts'
-import { FlowService, FlowStore } from '../../src/index.ts'
+import { FlowService, FlowStore, serveStore } from '../../src/index.ts'
 import { atMost, compare, fasterBy, pick } from '../lib/stats.ts'
 import { buildStore, randomIds } from '../lib/stores.ts'
 import type { Context, Goal, Measured, Row, Suite } from '../lib/types.ts'
@@ -42,7 +42,7 @@ async function reads (ctx: Context): Promise<Row[]> {
   // The shared store is only read: served on a socket elsewhere, not advertised in it.
   const store = await FlowStore.open<GeneratedFlow>(await ctx.stores.flowStore(READ_FLOWS))
   try {
-    const server = await store.serve({ path: join(await ctx.tmp.make('service-read-sock'), 's'), advertise: false })
+    const server = await serveStore(store, { path: join(await ctx.tmp.make('service-read-sock'), 's'), advertise: false })
     const service = await FlowService.connect<GeneratedFlow>(server.path, { ttlMs: 10 * 60_000 })
     try {
       const plain = new Map<string, unknown>()
@@ -137,7 +137,7 @@ async function refreshes (ctx: Context): Promise<Row[]> {
     await buildStore(dir, size)
     const store = await FlowStore.open<GeneratedFlow>(dir)
     try {
-      await store.serve()
+      await serveStore(store)
       const service = await FlowService.connect<GeneratedFlow>(dir, { ttlMs: Infinity })
       try {
         let revision = 1

@@ -16,11 +16,17 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { FlowStoreError, isFlowStoreError } from '../errors.ts'
-import type { FlowStore } from '../store.ts'
-import type { FlowShape } from '../types.ts'
 import { BACKUP_EXTENSION, syncDirectory } from './format.ts'
 import { restoreBackup } from './restore.ts'
-import type { BackupInfo, Progress, RestoreInfo, RestoreOptions } from './types.ts'
+import type { BackupInfo, BackupOptions, Progress, RestoreInfo, RestoreOptions } from './types.ts'
+
+/** What taking backups into a directory needs from a store (a FlowStore has it). */
+export interface BackupSource {
+  readonly storeId: string
+  readonly version: number
+  readonly closed: boolean
+  backup (file: string, options?: BackupOptions): Promise<BackupInfo>
+}
 
 export const MANIFEST_FILE = 'manifest.json'
 const MANIFEST_FORMAT = 1
@@ -298,7 +304,7 @@ async function freeName (directory: string, version: number, kind: string): Prom
  * store at its current version and its chain is complete (nothing changed since), no backup
  * is written and that latest entry is returned (`full: true` still takes a full one).
  */
-export async function backupToDirectory<F extends FlowShape> (store: FlowStore<F>, dir: string, options: DirectoryBackupOptions = {}): Promise<BackupEntry> {
+export async function backupToDirectory (store: BackupSource, dir: string, options: DirectoryBackupOptions = {}): Promise<BackupEntry> {
   const directory = resolve(dir)
   await mkdir(directory, { recursive: true, mode: 0o700 })
   const entries = await listBackups(directory)
@@ -407,7 +413,7 @@ export async function restoreFromDirectory (dir: string, location: string, optio
  * alive. Errors go to `onError`, never to an unhandled rejection; the schedule stops by
  * itself once the store is closed.
  */
-export function startBackups<F extends FlowShape> (store: FlowStore<F>, dir: string, options: BackupScheduleOptions): BackupSchedule {
+export function startBackups (store: BackupSource, dir: string, options: BackupScheduleOptions): BackupSchedule {
   const { intervalMs, onBackup, onError } = options
   if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs <= 0) throw new TypeError(`intervalMs must be a number > 0, got ${String(intervalMs)}`)
   const fullEvery = options.fullEvery ?? 10

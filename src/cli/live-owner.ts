@@ -1,5 +1,5 @@
 // A store that is running: `backup`, `stats` and `export` work on a database another process
-// has open when that process serves it (store.serve(), advertised in <db>/OWNER.json). The
+// has open when that process serves it (serveStore(store), advertised in <db>/OWNER.json). The
 // command first opens the database itself; when another process holds it (FLOWSTORE_LOCKED),
 // it asks that process's owner server instead. A database locked by a process that serves
 // nothing, or an OWNER.json left behind by an owner that is gone, gives the plain "locked"
@@ -86,7 +86,7 @@ async function sameDirectory (a: string, b: string): Promise<boolean> {
 
 /**
  * The plain "locked" failure, saying why the owner could not be used; how to allow it
- * (store.serve()) is the command's advice (errors.ts), fitted to the command.
+ * (serveStore(store)) is the command's advice (errors.ts), fitted to the command.
  */
 function notServed (directory: string, locked: FlowStoreError, why: string): FlowStoreError {
   return new FlowStoreError('FLOWSTORE_LOCKED', `Database ${directory} is locked by another process, which does not serve it (${why})`, { cause: locked })

@@ -8,6 +8,14 @@
 // limit of it has arrived, and no message larger than limit + SLICE_BYTES is ever accepted,
 // however the peer's writes are cut into socket reads. A message that breaks the stream, or
 // that the owner of this channel finds malformed, closes this connection only.
+//
+// What the decoder holds of a partial message (its buffer, which grows geometrically up to the
+// limit) is reserved from a budget shared by the owner's connections before each slice is fed
+// (see BufferBudget): so the bytes held across connections stay under one bound, whatever
+// many connections each send a large message and stop.
+//
+// msgpackr's structured-clone extensions (ids and pointers, 0x69/0x70) are refused: the
+// protocol never sends them, and they let a message describe a shared or cyclic graph.
 
 import type { Socket } from 'node:net'
 import { PackrStream, UnpackrStream } from 'msgpackr'
@@ -22,6 +30,24 @@ export interface ChannelOptions {
   readonly onClose: (err: Error | undefined) => void
   /** The last message to send to a peer that broke the protocol, before closing. */
   readonly farewell?: (err: Error) => object
+  /** A bound on the bytes held for partial messages, shared with other channels. */
+  readonly budget?: BufferBudget
+}
+
+/** The owner's bound on the bytes that its channels hold for partial messages. */
+export interface BufferBudget {
+  /**
+   * Sets what `channel` holds to `bytes`. Growing past the bound drops the channels holding
+   * the most (each refused with a reason) until it fits; false when `channel` itself was
+   * dropped (it holds the most): then nothing more is fed to it.
+   */
+  hold (channel: Channel, bytes: number): boolean
+}
+
+/** What msgpackr's UnpackrStream keeps of a partial message (see its iterators.js). */
+interface DecoderState {
+  incompleteBuffer?: Uint8Array | null
+  incompleteLength?: number
 }
 
 const SLICE_BYTES = 16 * 1024
@@ -59,11 +85,15 @@ export class Channel {
     this.#decoder.on('error', (err: Error) => {
       this.refuse(/incomplete buffer size/i.test(err.message) ? new Error(`a message is larger than the limit of ${this.#maxMessageBytes} bytes`, { cause: err }) : err)
     })
+    const budget = options.budget
     socket.on('data', (chunk: Buffer) => {
       // The decoder works synchronously: a slice that breaks the limit or the stream closes
       // the channel before the next slice is fed.
       for (let offset = 0; offset < chunk.length && !this.#closed; offset += SLICE_BYTES) {
-        this.#decoder.write(chunk.subarray(offset, offset + SLICE_BYTES))
+        const slice = chunk.subarray(offset, offset + SLICE_BYTES)
+        if (budget !== undefined && !budget.hold(this, this.#heldAfter(slice.length))) return
+        this.#decoder.write(slice)
+        if (budget !== undefined && !this.#closed) budget.hold(this, this.held)
       }
     })
     socket.on('error', (err) => { this.#finish(err) })
@@ -81,6 +111,30 @@ export class Channel {
 
   get closed (): boolean {
     return this.#closed
+  }
+
+  /** The bytes the decoder holds now for a partial message (its buffer's size). */
+  get held (): number {
+    return (this.#decoder as unknown as DecoderState).incompleteBuffer?.byteLength ?? 0
+  }
+
+  /**
+   * At most what the decoder will hold after `bytes` more arrive: its buffer grows to the
+   * larger of what it needs and twice its size (capped at the message limit); a message that
+   * starts in a slice keeps at most that slice.
+   */
+  #heldAfter (bytes: number): number {
+    const state = this.#decoder as unknown as DecoderState
+    const buffer = state.incompleteBuffer
+    if (buffer === undefined || buffer === null) return bytes
+    const needed = (state.incompleteLength ?? buffer.byteLength) + bytes
+    return needed <= buffer.byteLength ? buffer.byteLength : Math.max(needed, Math.min(buffer.byteLength * 2, this.#maxMessageBytes))
+  }
+
+  /** Lets go of a partial message: a closed channel holds nothing. */
+  #release (): void {
+    (this.#decoder as unknown as DecoderState).incompleteBuffer = null
+    this.#options.budget?.hold(this, 0)
   }
 
   /** Sends a message; false when the connection is gone (nothing sent). */
@@ -109,6 +163,7 @@ export class Channel {
   end (last?: object): void {
     if (this.#closed) return
     this.#closed = true
+    this.#release()
     if (last !== undefined) this.#encoder.write(last)
     this.#encoder.end()
     // Never wait long for a peer that does not read or close: the socket goes anyway.
@@ -125,7 +180,12 @@ export class Channel {
   refuse (err: Error): void {
     if (this.#closed) return
     this.#failure ??= err
-    // Whatever it sends from now on is read and dropped, so its end of the stream is seen.
+    // Nothing more is read from it: a peer that keeps sending (megabytes of a message it was
+    // refused for) costs nothing more. Once the farewell is written, the socket closes; the
+    // peer reads the farewell before it sees the connection reset (unix sockets deliver
+    // queued data first).
+    this.socket.pause()
+    this.socket.once('finish', () => { this.socket.destroy() })
     this.end(this.#options.farewell?.(err))
   }
 
@@ -133,6 +193,7 @@ export class Channel {
   fail (err: Error): void {
     this.#failure ??= err
     this.#closed = true
+    this.#release()
     this.socket.destroy()
     this.#wakeDrainWaiters()
   }
@@ -140,12 +201,14 @@ export class Channel {
   /** Closes the connection at once. */
   destroy (): void {
     this.#closed = true
+    this.#release()
     this.socket.destroy()
     this.#wakeDrainWaiters()
   }
 
   #finish (err: Error | undefined): void {
     this.#closed = true
+    this.#release()
     this.#wakeDrainWaiters()
     if (this.#finished) return
     this.#finished = true

@@ -5,8 +5,16 @@
 //
 // The socket keeps the process alive only while a request waits for its answer: an idle
 // connection does not stop a process from exiting, a pending save does.
+//
+// Two clocks, on one unref'd timer: while requests wait, an owner that answers nothing at all
+// for `requestTimeoutMs` (stopped, wedged) fails them with FLOWSTORE_TIMEOUT and the
+// connection is dropped; after a third of that silence a small version request asks whether
+// it is still there, so a long request (a backup, a commit on a slow disk) of an owner that
+// still answers does not time out. And when the owner has an idle deadline (hello), a
+// connection that has sent nothing for a third of it sends that small request as a keepalive.
 
 import { connect, type Socket } from 'node:net'
+import { noop } from '../deferred.ts'
 import { FlowStoreError } from '../errors.ts'
 import { Channel } from './channel.ts'
 import { disconnected, resolveSocket } from './owner-file.ts'
@@ -20,8 +28,13 @@ export interface Counters {
   messagesReceived: number
 }
 
+/** How long waiting requests let the owner answer nothing before they fail, by default. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+
 export interface ConnectionOptions {
   readonly maxMessageBytes: number | undefined
+  /** Waiting requests fail with FLOWSTORE_TIMEOUT after this long without a word from the owner (Infinity: never). */
+  readonly requestTimeoutMs: number
   readonly counters: Counters
   /** A change event pushed by the owner (after `watch`). */
   readonly onEvent: (version: number) => void
@@ -49,6 +62,11 @@ export class OwnerConnection {
   /** open() has resolved: losses are reported to onLost from now on (before, open() rejects). */
   #opened = false
   #hello: HelloResult | undefined
+  #clock: ReturnType<typeof setInterval> | undefined
+  /** When the owner was last heard from, or when requests started waiting if later. */
+  #heard = performance.now()
+  #sent = performance.now()
+  #pinging = false
 
   /** Finds the owner of `target` (a database directory or a socket), connects and says hello. */
   static async open (target: string, options: ConnectionOptions): Promise<OwnerConnection> {
@@ -67,6 +85,7 @@ export class OwnerConnection {
     }
     // Streamed parts are small, but one flow may be as large as the owner allows.
     connection.#channel.allowMessageBytes(connection.#hello.maxFlowBytes + 1024 * 1024)
+    connection.#startClock()
     connection.#opened = true
     if (connection.closed) {
       // Lost between the hello and now: report it like any later loss.
@@ -84,10 +103,12 @@ export class OwnerConnection {
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       onMessage: (message) => { this.#receive(message) },
       onClose: (err) => {
+        clearInterval(this.#clock)
         this.#lost(err)
         gone()
       }
     })
+    this.#startClock()
   }
 
   get hello (): HelloResult {
@@ -108,7 +129,12 @@ export class OwnerConnection {
     const id = this.#nextId++
     return new Promise<T>((resolve, reject) => {
       this.#waiting.set(id, { op, parse, onPart, resolve: resolve as (value: unknown) => void, reject })
-      if (this.#waiting.size === 1) this.#channel.socket.ref()
+      if (this.#waiting.size === 1) {
+        this.#channel.socket.ref()
+        // The owner's silence counts from when something waits for it.
+        this.#heard = performance.now()
+      }
+      this.#sent = performance.now()
       this.#options.counters.messagesSent++
       this.#channel.send({ id, op, ...params })
     })
@@ -124,7 +150,42 @@ export class OwnerConnection {
     return this.#gone
   }
 
+  /** (Re)starts the clock, ticking at a third of the shorter deadline in force. */
+  #startClock (): void {
+    clearInterval(this.#clock)
+    this.#clock = undefined
+    const period = Math.min(this.#options.requestTimeoutMs, this.#hello?.idleTimeoutMs ?? Infinity) / 3
+    if (!Number.isFinite(period) || this.#channel.closed) return
+    this.#clock = setInterval(() => { this.#tick() }, Math.max(1, Math.floor(period)))
+    this.#clock.unref()
+  }
+
+  #tick (): void {
+    const now = performance.now()
+    const deadline = this.#options.requestTimeoutMs
+    if (this.#waiting.size > 0) {
+      const silence = now - this.#heard
+      if (silence >= deadline) {
+        this.#reason ??= new FlowStoreError('FLOWSTORE_TIMEOUT', `The owner answered nothing for ${Math.round(silence)} ms (requestTimeoutMs: ${deadline}): it may be stopped or wedged. The connection was dropped; a write that was waiting may or may not have been committed`)
+        this.#channel.destroy()
+      } else if (silence >= deadline / 3) {
+        this.#ping()
+      }
+      return
+    }
+    const idle = this.#hello?.idleTimeoutMs
+    if (idle !== undefined && now - this.#sent >= idle / 3) this.#ping()
+  }
+
+  /** A small request: its answer shows the owner is there, its arrival keeps the connection. */
+  #ping (): void {
+    if (this.#pinging || this.#channel.closed || this.#hello === undefined) return
+    this.#pinging = true
+    this.request('version', {}, noop).catch(noop).finally(() => { this.#pinging = false })
+  }
+
   #receive (message: unknown): void {
+    this.#heard = performance.now()
     this.#options.counters.messagesReceived++
     const incoming = parseIncoming(message)
     if (incoming.kind === 'event') {

@@ -3,18 +3,23 @@
 //
 //   new FlowService(store)              over a local FlowStore: `flows` IS `store.flows`, no
 //                                       copy, no storage read, nothing to refresh.
-//   await FlowService.connect(dir)      over the owner of `dir` (store.serve() there): reads
+//   await FlowService.connect(dir)      over the owner of `dir` (serveStore() there): reads
 //                                       come from this process's own cache, checked against
 //                                       the owner's version after `ttlMs`; writes go to the
 //                                       owner and resolve once it has committed them.
 
 import type { BackupInfo } from '../backup/types.ts'
-import type { FlowStoreError } from '../errors.ts'
 import { FlowStore } from '../store.ts'
-import type { Change, Flow, FlowShape, Frozen, LazyFlow } from '../types.ts'
-import { backupParams, parseBackupInfo, type RemoteBackupOptions } from './owner-client.ts'
+import type { Flow, FlowShape, Frozen, LazyFlow } from '../types.ts'
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './connection.ts'
+import type { FlowSource } from './flow-source.ts'
+import { LocalFlows } from './local-flows.ts'
+import type { RemoteBackupOptions } from './owner-client.ts'
 import type { OwnerStats } from './protocol.ts'
-import { closedError, RemoteFlows } from './remote-flows.ts'
+import { RemoteFlows, type RemoteOptions } from './remote-flows.ts'
+import { type FlowServiceEvents, ServiceEvents } from './service-events.ts'
+
+export type { FlowServiceEvents } from './service-events.ts'
 
 export interface FlowServiceOptions {
   /**
@@ -48,6 +53,16 @@ export interface ConnectOptions extends FlowServiceOptions {
    * @default 64 MiB
    */
   maxMessageBytes?: number
+  /**
+   * How long a request may wait while the owner answers nothing at all. Past it, the
+   * requests waiting fail with FLOWSTORE_TIMEOUT and the connection is dropped (then
+   * reconnected as usual): an owner that is stopped or wedged never hangs a save. After a
+   * third of that silence the client asks the owner whether it is still there (a small version
+   * request), so a long request of an owner that answers — a backup, a commit on a slow
+   * disk — does not time out. Infinity: wait forever.
+   * @default 30000
+   */
+  requestTimeoutMs?: number
 }
 
 /** What a FlowService counts: the figures that show what a read or a refresh cost. */
@@ -67,24 +82,14 @@ export interface FlowServiceStats {
   readonly reconnects: number
 }
 
-export interface FlowServiceEvents {
-  /** A flow changed (over a remote store: as the cache learns it). */
-  change: (change: Change) => void
-  /** The owner went away; reads keep serving the cache. */
-  disconnect: (error: FlowStoreError) => void
-  /** The owner is back and the cache has caught up. */
-  reconnect: () => void
-}
-
-type Listeners = { [E in keyof FlowServiceEvents]: Set<FlowServiceEvents[E]> }
-
 const DEFAULT_TTL_MS = 5000
+/** setTimeout cannot wait longer (it fires at once instead). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+/** Only FlowService.connect() holds this: the constructor's form that takes a connected source. */
+const CONNECTED: unique symbol = Symbol('FlowService.connect')
 
 export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable {
-  readonly #store: FlowStore<F> | undefined
-  readonly #remote: RemoteFlows<F> | undefined
-  readonly #listeners: Listeners = { change: new Set(), disconnect: new Set(), reconnect: new Set() }
-  readonly #onStoreChange = (change: Change): void => { this.#emit('change', change) }
+  readonly #source: FlowSource<F>
   #closed = false
 
   /** A service over a FlowStore of this process (it does not close the store). */
@@ -100,40 +105,34 @@ export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable 
    */
   static async connect<F extends FlowShape = Flow> (target: string, options: ConnectOptions = {}): Promise<FlowService<F>> {
     if (typeof target !== 'string' || target.length === 0) throw new TypeError(`FlowService.connect() takes a database directory or a socket path, got ${String(target)}`)
-    const resolved = resolveConnectOptions(options)
-    let service: FlowService<F> | undefined
-    const remote = await RemoteFlows.open<F>(target, resolved, {
-      change: (changes) => { if (service !== undefined) for (const change of changes) service.#emit('change', change) },
-      disconnect: (reason) => { if (service !== undefined) service.#emit('disconnect', reason) },
-      reconnect: () => { if (service !== undefined) service.#emit('reconnect') },
-      wantsChanges: () => service !== undefined && service.#listeners.change.size > 0
-    })
-    // The constructor's public signature takes a store; a RemoteFlows is accepted from here only.
-    service = new FlowService<F>(remote as unknown as FlowStore<F>)
-    return service
+    const remote = await RemoteFlows.open<F>(target, resolveConnectOptions(options), new ServiceEvents())
+    return new FlowService<F>(remote, CONNECTED)
   }
 
   /** A service over a FlowStore of this process (`FlowService.local(store)` says the same). */
   constructor (store: FlowStore<F>, options?: FlowServiceOptions)
-  constructor (source: FlowStore<F> | RemoteFlows<F>, options: FlowServiceOptions = {}) {
-    resolveTtl(options)
-    if (source instanceof RemoteFlows) {
-      this.#remote = source
-    } else if (source instanceof FlowStore) {
-      this.#store = source
-    } else {
+  /** Used by FlowService.connect() only. */
+  constructor (source: FlowSource<F>, token: typeof CONNECTED)
+  constructor (source: FlowStore<F> | FlowSource<F>, second?: FlowServiceOptions | typeof CONNECTED) {
+    if (second === CONNECTED && !(source instanceof FlowStore)) {
+      this.#source = source
+      return
+    }
+    resolveTtl(second === CONNECTED ? {} : second ?? {})
+    if (!(source instanceof FlowStore)) {
       throw new TypeError('new FlowService() takes a FlowStore; use FlowService.connect() for a store another process owns')
     }
+    this.#source = new LocalFlows<F>(source, new ServiceEvents())
   }
 
   /** True over a store another process owns. */
   get remote (): boolean {
-    return this.#remote !== undefined
+    return this.#source.remote
   }
 
-  /** Over a remote store: whether the owner is connected now. Always true over a local one. */
+  /** Over a remote store: whether the owner is connected now. Always true over a local one (until closed). */
   get connected (): boolean {
-    return this.#remote?.connected ?? !this.#closed
+    return this.#source.connected
   }
 
   /**
@@ -142,21 +141,12 @@ export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable 
    * from the cache meanwhile.
    */
   get flows (): ReadonlyMap<string, Frozen<F>> {
-    const remote = this.#remote
-    if (remote !== undefined) {
-      remote.touch()
-      return remote.view
-    }
-    if (this.#closed) throw closedError()
-    return this.#store!.flows
+    return this.#source.flows
   }
 
   /** The flow with this id (frozen), or undefined. */
   get (id: string): Frozen<F> | undefined {
-    const remote = this.#remote
-    if (remote !== undefined) return remote.get(id)?.value
-    if (this.#closed) throw closedError()
-    return this.#store!.get(id)
+    return this.#source.lazy(id)?.value
   }
 
   has (id: string): boolean {
@@ -169,23 +159,19 @@ export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable 
 
   /** The cache entry of a flow: its msgpack bytes, decoded only when `value` is read. */
   lazy (id: string): LazyFlow<F> | undefined {
-    const remote = this.#remote
-    if (remote !== undefined) return remote.get(id)
-    if (this.#closed) throw closedError()
-    return this.#store!.lazy(id)
+    return this.#source.lazy(id)
   }
 
   /** The store version this view is complete up to (over a remote store: as of the last check). */
   get version (): number {
-    if (this.#remote !== undefined) return this.#remote.version
-    return this.#store!.version
+    return this.#source.version
   }
 
   /** What this service has cost so far (all zero over a local store). */
   get stats (): FlowServiceStats {
-    const counters = this.#remote?.counters
+    const counters = this.#source.counters
     return {
-      remote: counters !== undefined,
+      remote: this.#source.remote,
       connected: this.connected,
       messagesSent: counters?.messagesSent ?? 0,
       messagesReceived: counters?.messagesReceived ?? 0,
@@ -208,16 +194,12 @@ export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable 
 
   /** Saves several flows: all or none, in one commit. */
   saveMany (flows: Iterable<F | Frozen<F>>): Promise<void> {
-    if (this.#remote !== undefined) return this.#remote.saveMany(flows)
-    this.#assertLocalOpen()
-    return this.#store!.saveMany(flows)
+    return this.#source.saveMany(flows)
   }
 
   /** Deletes a flow (a no-op when there is none); resolves once committed. */
   delete (id: string): Promise<void> {
-    if (this.#remote !== undefined) return this.#remote.delete(id)
-    this.#assertLocalOpen()
-    return this.#store!.delete(id)
+    return this.#source.delete(id)
   }
 
   /**
@@ -227,19 +209,12 @@ export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable 
    * FLOWSTORE_DISCONNECTED if no owner answers.
    */
   async refresh (): Promise<void> {
-    if (this.#remote !== undefined) {
-      await this.#remote.refresh()
-      return
-    }
-    this.#assertLocalOpen()
+    await this.#source.refresh()
   }
 
   /** What the owner says about its store (over a local store: the store itself). */
   async ownerStats (): Promise<OwnerStats> {
-    if (this.#remote !== undefined) return await this.#remote.ownerStats()
-    this.#assertLocalOpen()
-    const store = this.#store!
-    return { version: store.version, size: store.size, pending: store.pending, batches: store.batches, directory: store.directory, pid: process.pid, socket: '', clients: 0 }
+    return await this.#source.ownerStats()
   }
 
   /**
@@ -247,29 +222,25 @@ export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable 
    * owner writes it, while it keeps serving: no downtime. A relative path is resolved here.
    */
   async backup (file: string, options: RemoteBackupOptions = {}): Promise<BackupInfo> {
-    if (this.#remote === undefined) {
-      this.#assertLocalOpen()
-      return await this.#store!.backup(file, options)
-    }
-    return await this.#remote.call('backup', backupParams(file, options), parseBackupInfo)
+    return await this.#source.backup(file, options)
   }
 
   on<E extends keyof FlowServiceEvents> (event: E, listener: FlowServiceEvents[E]): this {
-    const set = this.#listenerSet(event)
-    if (event === 'change' && set.size === 0 && this.#store !== undefined && !this.#closed) this.#store.on('change', this.#onStoreChange)
-    set.add(listener)
+    const events = this.#source.events
+    events.add(event, listener)
+    if (event === 'change' && !this.#closed) this.#source.watchChanges(events.wantsChanges)
     return this
   }
 
   off<E extends keyof FlowServiceEvents> (event: E, listener: FlowServiceEvents[E]): this {
-    const set = this.#listenerSet(event)
-    set.delete(listener)
-    if (event === 'change' && set.size === 0 && this.#store !== undefined) this.#store.off('change', this.#onStoreChange)
+    const events = this.#source.events
+    events.remove(event, listener)
+    if (event === 'change') this.#source.watchChanges(events.wantsChanges)
     return this
   }
 
   get closed (): boolean {
-    return this.#closed || this.#remote?.closed === true
+    return this.#closed || this.#source.closed
   }
 
   /**
@@ -279,35 +250,12 @@ export class FlowService<F extends FlowShape = Flow> implements AsyncDisposable 
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#store?.off('change', this.#onStoreChange)
-    for (const set of Object.values(this.#listeners)) set.clear()
-    await this.#remote?.close()
+    this.#source.events.clear()
+    await this.#source.close()
   }
 
   async [Symbol.asyncDispose] (): Promise<void> {
     await this.close()
-  }
-
-  #listenerSet<E extends keyof FlowServiceEvents> (event: E): Set<FlowServiceEvents[E]> {
-    const set = this.#listeners[event] as Set<FlowServiceEvents[E]> | undefined
-    if (set === undefined || !Object.hasOwn(this.#listeners, event)) {
-      throw new TypeError(`FlowService emits 'change', 'disconnect' and 'reconnect', got ${JSON.stringify(event)}`)
-    }
-    return set
-  }
-
-  #emit<E extends keyof FlowServiceEvents> (event: E, ...args: Parameters<FlowServiceEvents[E]>): void {
-    for (const listener of [...this.#listeners[event]]) {
-      try {
-        (listener as (...a: unknown[]) => void)(...args)
-      } catch (err) {
-        process.emitWarning(`A FlowService '${event}' listener threw: ${String(err)}`, { code: 'FLOWSTORE_LISTENER_ERROR' })
-      }
-    }
-  }
-
-  #assertLocalOpen (): void {
-    if (this.#closed) throw closedError()
   }
 }
 
@@ -318,13 +266,16 @@ function resolveTtl (options: FlowServiceOptions): number {
   return ttl
 }
 
-function resolveConnectOptions (options: ConnectOptions): { ttlMs: number, reconnect: boolean, watch: boolean, maxMessageBytes: number | undefined } {
+function resolveConnectOptions (options: ConnectOptions): RemoteOptions {
   const ttlMs = resolveTtl(options)
-  const { reconnect = true, watch = false, maxMessageBytes } = options
+  const { reconnect = true, watch = false, maxMessageBytes, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS } = options
   if (typeof reconnect !== 'boolean') throw new TypeError(`Option reconnect must be a boolean, got ${String(reconnect)}`)
   if (typeof watch !== 'boolean') throw new TypeError(`Option watch must be a boolean, got ${String(watch)}`)
   if (maxMessageBytes !== undefined && (typeof maxMessageBytes !== 'number' || !Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024)) {
     throw new TypeError(`Option maxMessageBytes must be an integer >= 1024, got ${String(maxMessageBytes)}`)
   }
-  return { ttlMs, reconnect, watch, maxMessageBytes }
+  if (typeof requestTimeoutMs !== 'number' || Number.isNaN(requestTimeoutMs) || requestTimeoutMs <= 0 || (Number.isFinite(requestTimeoutMs) && requestTimeoutMs > MAX_TIMER_MS)) {
+    throw new TypeError(`Option requestTimeoutMs must be a number of milliseconds > 0 (or Infinity), got ${String(requestTimeoutMs)}`)
+  }
+  return { ttlMs, reconnect, watch, maxMessageBytes, requestTimeoutMs }
 }

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path'
 import type { BackupEntry, DirectoryBackupOptions } from '../backup/retention.ts'
 import type { BackupInfo, BackupOptions } from '../backup/types.ts'
-import { type Counters, OwnerConnection } from './connection.ts'
+import { type Counters, DEFAULT_REQUEST_TIMEOUT_MS, OwnerConnection } from './connection.ts'
 import { isPlainObject, type OwnerStats, parseOwnerStats, ProtocolViolation } from './protocol.ts'
 
 /** Backup options that travel to an owner (progress stays in the owner's process). */
@@ -20,7 +20,7 @@ export class OwnerClient {
   /** Connects to the owner of `target` (a database directory or the socket path). */
   static async connect (target: string): Promise<OwnerClient> {
     const counters: Counters = { messagesSent: 0, messagesReceived: 0 }
-    const connection = await OwnerConnection.open(target, { maxMessageBytes: undefined, counters, onEvent: () => {}, onLost: () => {} })
+    const connection = await OwnerConnection.open(target, { maxMessageBytes: undefined, requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS, counters, onEvent: () => {}, onLost: () => {} })
     return new OwnerClient(connection, counters)
   }
 

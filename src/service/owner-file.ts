@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmod, lstat, mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { connect } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { FlowStoreError } from '../errors.ts'
 import { isPlainObject } from './protocol.ts'
@@ -47,7 +48,10 @@ export async function defaultSocketPlace (directory: string | undefined): Promis
     if (Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES) {
       await privateDirectory(dir)
       // Only the owner of the database (LevelDB's lock) gets here: a socket left behind is
-      // a crashed owner's.
+      // a crashed owner's, unless this very process serves the store already.
+      if (await probeSocket(path) === 'live') {
+        throw new FlowStoreError('FLOWSTORE_LOCKED', `The store at ${directory} is already served (at ${path}): close that server before serving it again`)
+      }
       await unlink(path).catch(ignoreMissing)
       return { path, privateDir: dir }
     }
@@ -70,6 +74,26 @@ async function privateDirectory (dir: string): Promise<void> {
     throw new FlowStoreError('FLOWSTORE_UNSAFE_SOCKET', `${dir} is not a directory of this user; remove it so that the owner can create its private socket directory`)
   }
   if ((info.mode & 0o777) !== 0o700) await chmod(dir, 0o700)
+}
+
+/**
+ * What is at `path`: a socket something listens on ('live'), a socket nobody listens on, left
+ * by an owner that crashed ('stale'), or neither ('none').
+ */
+export async function probeSocket (path: string): Promise<'live' | 'stale' | 'none'> {
+  const info = await lstat(path).catch(() => undefined)
+  if (info?.isSocket() !== true) return 'none'
+  return await new Promise((resolve) => {
+    const probe = connect(path)
+    probe.once('connect', () => { probe.destroy(); resolve('live') })
+    probe.once('error', (err: NodeJS.ErrnoException) => { resolve(err.code === 'ECONNREFUSED' ? 'stale' : 'none') })
+  })
+}
+
+/** Whether the OWNER.json in `directory` names a socket that answers (a live owner). */
+export async function alreadyServed (directory: string): Promise<boolean> {
+  const ad = await readAdvertisement(join(directory, OWNER_FILE)).catch(() => undefined)
+  return ad !== undefined && await probeSocket(resolve(directory, ad.socket)) === 'live'
 }
 
 /** The identity of the socket file this owner bound, to remove it and nothing else. */
@@ -133,7 +157,7 @@ export async function resolveSocket (target: string): Promise<string> {
   try {
     info = await stat(absolute)
   } catch (cause) {
-    throw disconnected(`Nothing at ${absolute}: give a database directory served by its owner (store.serve()) or the owner's socket path`, cause)
+    throw disconnected(`Nothing at ${absolute}: give a database directory served by its owner (serveStore()) or the owner's socket path`, cause)
   }
   let socket = absolute
   if (!info.isSocket()) {
@@ -142,7 +166,7 @@ export async function resolveSocket (target: string): Promise<string> {
     try {
       ad = await readAdvertisement(file)
     } catch (cause) {
-      throw disconnected(`No owner serves ${info.isDirectory() ? `the database at ${absolute}` : absolute} (no readable ${OWNER_FILE}): the process that opened it must call store.serve()`, cause)
+      throw disconnected(`No owner serves ${info.isDirectory() ? `the database at ${absolute}` : absolute} (no readable ${OWNER_FILE}): the process that opened it must serve it (serveStore())`, cause)
     }
     socket = resolve(dirname(file), ad.socket)
   }

@@ -49,6 +49,11 @@ export interface HelloResult {
   readonly maxMessageBytes: number
   readonly maxFlowBytes: number
   readonly maxIdBytes: number
+  /**
+   * The owner closes a connection that completes no message for this long while it owes it
+   * nothing (a client sends a keepalive before); undefined from an owner without a deadline.
+   */
+  readonly idleTimeoutMs: number | undefined
 }
 
 export interface VersionResult {
@@ -229,12 +234,13 @@ function errorFromWire (error: Record<string, unknown>): FlowStoreError {
 
 export function parseHello (result: unknown): HelloResult {
   if (!isPlainObject(result)) fail('hello: bad result')
-  const { protocol, instance, pid, version, maxMessageBytes, maxFlowBytes, maxIdBytes } = result
+  const { protocol, instance, pid, version, maxMessageBytes, maxFlowBytes, maxIdBytes, idleTimeoutMs } = result
   if (!isVersion(protocol) || typeof instance !== 'string' || instance.length > 100 || !isVersion(pid) || !isVersion(version) ||
-    !isVersion(maxMessageBytes) || maxMessageBytes < 1024 || !isVersion(maxFlowBytes) || maxFlowBytes < 1 || !isVersion(maxIdBytes) || maxIdBytes < 1) {
+    !isVersion(maxMessageBytes) || maxMessageBytes < 1024 || !isVersion(maxFlowBytes) || maxFlowBytes < 1 || !isVersion(maxIdBytes) || maxIdBytes < 1 ||
+    (idleTimeoutMs !== undefined && (!isVersion(idleTimeoutMs) || idleTimeoutMs < 1))) {
     fail('hello: bad result')
   }
-  return { protocol, instance, pid, version, maxMessageBytes, maxFlowBytes, maxIdBytes }
+  return { protocol, instance, pid, version, maxMessageBytes, maxFlowBytes, maxIdBytes, idleTimeoutMs }
 }
 
 export function parseVersion (result: unknown): VersionResult {

@@ -21,26 +21,23 @@ import { noop } from '../deferred.ts'
 import { FlowStoreError } from '../errors.ts'
 import { FlowsView } from '../flows-view.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from '../layout.ts'
-import type { Change, FlowShape } from '../types.ts'
+import type { BackupInfo } from '../backup/types.ts'
+import type { Change, FlowShape, Frozen } from '../types.ts'
 import { type Counters, OwnerConnection } from './connection.ts'
+import { closedError, type FlowSource } from './flow-source.ts'
+import { backupParams, parseBackupInfo, type RemoteBackupOptions } from './owner-client.ts'
 import { disconnected } from './owner-file.ts'
 import {
   type HelloResult, type OwnerStats, parseAck, parseFlowsEnd, parseFlowsPart, parseOwnerStats, parseVersion
 } from './protocol.ts'
+import type { ServiceEvents } from './service-events.ts'
 
 export interface RemoteOptions {
   readonly ttlMs: number
   readonly reconnect: boolean
   readonly watch: boolean
   readonly maxMessageBytes: number | undefined
-}
-
-export interface RemoteEvents {
-  readonly change: (changes: readonly Change[]) => void
-  readonly disconnect: (reason: FlowStoreError) => void
-  readonly reconnect: () => void
-  /** Whether anyone listens for changes (then a pushed notice fetches at once). */
-  readonly wantsChanges: () => boolean
+  readonly requestTimeoutMs: number
 }
 
 /** What a client counts (service.stats). */
@@ -56,15 +53,16 @@ const MAX_BACKOFF_MS = 2000
 /** setTimeout cannot wait longer (it fires at once instead). */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-export class RemoteFlows<F extends FlowShape> {
-  readonly view: FlowsView<F>
+export class RemoteFlows<F extends FlowShape> implements FlowSource<F> {
+  readonly events: ServiceEvents
+  readonly remote = true
+  readonly #view: FlowsView<F>
   readonly counters: RemoteCounters = {
     messagesSent: 0, messagesReceived: 0, recordsFetched: 0, versionChecks: 0, fullLoads: 0, reconnects: 0
   }
 
   readonly #target: string
   readonly #options: RemoteOptions
-  readonly #events: RemoteEvents
   readonly #cache = new Map<string, CachedFlow<F>>()
   #codec: FlowCodec | undefined
   #hello: HelloResult | undefined
@@ -84,7 +82,7 @@ export class RemoteFlows<F extends FlowShape> {
   #closed = false
 
   /** Connects to the owner of `target` and loads every flow. */
-  static async open<F extends FlowShape> (target: string, options: RemoteOptions, events: RemoteEvents): Promise<RemoteFlows<F>> {
+  static async open<F extends FlowShape> (target: string, options: RemoteOptions, events: ServiceEvents): Promise<RemoteFlows<F>> {
     const remote = new RemoteFlows<F>(target, options, events)
     try {
       await remote.refresh()
@@ -95,11 +93,17 @@ export class RemoteFlows<F extends FlowShape> {
     return remote
   }
 
-  private constructor (target: string, options: RemoteOptions, events: RemoteEvents) {
+  private constructor (target: string, options: RemoteOptions, events: ServiceEvents) {
     this.#target = target
     this.#options = options
-    this.#events = events
-    this.view = new FlowsView<F>(this.#cache, () => { this.#assertOpen() })
+    this.events = events
+    this.#view = new FlowsView<F>(this.#cache, () => { this.#assertOpen() })
+  }
+
+  /** Every flow in the cache; past the TTL, starts a background check first. */
+  get flows (): ReadonlyMap<string, Frozen<F>> {
+    this.touch()
+    return this.#view
   }
 
   get version (): number {
@@ -121,7 +125,7 @@ export class RemoteFlows<F extends FlowShape> {
     if (this.#syncing === undefined && this.#connection !== undefined) void this.#startSync()
   }
 
-  get (id: string): CachedFlow<F> | undefined {
+  lazy (id: string): CachedFlow<F> | undefined {
     this.touch()
     return this.#cache.get(id)
   }
@@ -178,9 +182,13 @@ export class RemoteFlows<F extends FlowShape> {
     return await this.#connected().request('stats', {}, parseOwnerStats)
   }
 
-  /** Sends a request the owner answers on its own (backup), checked by `parse`. */
-  async call<T> (op: 'backup', params: object, parse: (result: unknown) => T): Promise<T> {
-    return await this.#connected().request(op, params, parse)
+  /** The owner writes the backup, while it keeps serving. */
+  async backup (file: string, options: RemoteBackupOptions): Promise<BackupInfo> {
+    return await this.#connected().request('backup', backupParams(file, options), parseBackupInfo)
+  }
+
+  watchChanges (): void {
+    // Nothing to start: a pushed notice asks `events.wantsChanges` whether to fetch at once.
   }
 
   async close (): Promise<void> {
@@ -231,6 +239,7 @@ export class RemoteFlows<F extends FlowShape> {
     const first = this.#hello === undefined
     const connection = await OwnerConnection.open(this.#target, {
       maxMessageBytes: this.#options.maxMessageBytes,
+      requestTimeoutMs: this.#options.requestTimeoutMs,
       counters: this.counters,
       onEvent: (version) => { this.#pushed(version) },
       onLost: (reason) => { this.#lost(connection, reason) }
@@ -256,7 +265,7 @@ export class RemoteFlows<F extends FlowShape> {
     this.#markFresh()
     if (!first) {
       this.counters.reconnects++
-      this.#events.reconnect()
+      this.events.reconnected()
     }
   }
 
@@ -287,7 +296,7 @@ export class RemoteFlows<F extends FlowShape> {
     for (const flow of loaded) this.#cache.set(flow.id, flow)
     this.#version = end.version
     this.#uncertain = end.pending
-    if (changes.length > 0) this.#events.change(changes)
+    if (changes.length > 0) this.events.changed(changes)
   }
 
   /**
@@ -308,7 +317,7 @@ export class RemoteFlows<F extends FlowShape> {
         if (this.#cache.delete(id)) changes.push({ id, version, deleted: true })
       }
       this.counters.recordsFetched += saved.length
-      if (changes.length > 0) this.#events.change(changes)
+      if (changes.length > 0) this.events.changed(changes)
     })
     this.#version = end.version
     this.#uncertain = end.pending
@@ -330,7 +339,7 @@ export class RemoteFlows<F extends FlowShape> {
         changes.push({ id, version, deleted: false })
       }
     }
-    if (changes.length > 0) this.#events.change(changes)
+    if (changes.length > 0) this.events.changed(changes)
   }
 
   #markFresh (): void {
@@ -347,7 +356,7 @@ export class RemoteFlows<F extends FlowShape> {
     if (version === this.#version) return
     this.#fresh = false
     // Someone listens for changes: fetch now rather than on the next read.
-    if (this.#events.wantsChanges() && this.#syncing === undefined && !this.#closed) void this.#startSync()
+    if (this.events.wantsChanges && this.#syncing === undefined && !this.#closed) void this.#startSync()
   }
 
   #lost (connection: OwnerConnection, reason: FlowStoreError): void {
@@ -355,7 +364,7 @@ export class RemoteFlows<F extends FlowShape> {
     this.#connection = undefined
     this.#fresh = false
     if (this.#closed) return
-    this.#events.disconnect(reason)
+    this.events.disconnected(reason)
     this.#scheduleReconnect()
   }
 
@@ -403,8 +412,4 @@ function handled<T> (promise: Promise<T>): Promise<T> {
 
 function notConnected (): FlowStoreError {
   return disconnected('Not connected to the owner (it stopped or crashed); reads serve the cache, writes fail until it is back')
-}
-
-export function closedError (): FlowStoreError {
-  return new FlowStoreError('FLOWSTORE_CLOSED', 'The FlowService is closed')
 }

@@ -5,14 +5,18 @@
 
 import { randomUUID } from 'node:crypto'
 import { chmodSync } from 'node:fs'
-import { lstat, unlink } from 'node:fs/promises'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { unlink } from 'node:fs/promises'
+import { createServer, type Server, type Socket } from 'node:net'
 import { resolve } from 'node:path'
+import { Packr } from 'msgpackr'
 import { type CodecLimits, FlowCodec } from '../codec.ts'
-import type { FlowStore } from '../store.ts'
-import type { FlowShape } from '../types.ts'
-import { advertise, defaultSocketPlace, removeSocketPlace, type SocketPlace, socketIdentity, withdraw } from './owner-file.ts'
+import { FlowStoreError } from '../errors.ts'
+import { SharedBufferBudget } from './buffer-budget.ts'
+import {
+  advertise, alreadyServed, defaultSocketPlace, probeSocket, removeSocketPlace, type SocketPlace, socketIdentity, withdraw
+} from './owner-file.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './protocol.ts'
+import type { ServedStore } from './served-store.ts'
 import { Session, type SessionHost } from './session.ts'
 
 export interface ServeOptions {
@@ -36,9 +40,45 @@ export interface ServeOptions {
    * @default 64 MiB, or maxFlowBytes + 1 MiB when that is more
    */
   maxMessageBytes?: number
+  /**
+   * A connection that completes no message for this long, while the owner owes it no answer,
+   * is closed with FLOWSTORE_TIMEOUT: an idle connection, or one stuck in a partial message.
+   * FlowService clients send a small keepalive before it. Infinity: no deadline.
+   * @default 60000
+   */
+  idleTimeoutMs?: number
+  /**
+   * The most connections served at once; one more is refused with FLOWSTORE_BUSY (the
+   * client's connect() fails with it) and closed, while the others go on.
+   * @default 128
+   */
+  maxConnections?: number
+  /**
+   * A bound on the bytes held for unfinished messages across all connections. A connection
+   * whose message would take the total past it makes room by dropping the connections that
+   * hold the most (itself, when that is it) with FLOWSTORE_BUSY. At least maxMessageBytes.
+   * @default twice maxMessageBytes (128 MiB)
+   */
+  maxBufferedBytes?: number
 }
 
-/** A running owner server: what `store.serve()` returns. `store.close()` closes it too. */
+/** What a server counts (`server.stats`). */
+export interface ServerStats {
+  /** Connections open now. */
+  readonly connections: number
+  /** Bytes held now for unfinished messages, across connections. */
+  readonly bufferedBytes: number
+  /** The most bytes ever held at once for unfinished messages (at most maxBufferedBytes). */
+  readonly peakBufferedBytes: number
+  /** Connections refused at maxConnections. */
+  readonly refused: number
+  /** Connections closed at the idle deadline. */
+  readonly timedOut: number
+  /** Connections dropped to stay within maxBufferedBytes. */
+  readonly dropped: number
+}
+
+/** A running owner server: what `serveStore()` returns. Closing the store closes it too. */
 export interface StoreServer extends AsyncDisposable {
   /** The socket path. */
   readonly path: string
@@ -48,31 +88,30 @@ export interface StoreServer extends AsyncDisposable {
   readonly instance: string
   /** Connections open now. */
   readonly connections: number
+  /** What the server has refused, closed and held so far. */
+  readonly stats: ServerStats
   readonly closed: boolean
   /** Stops accepting, lets requests in progress finish, ends every connection, withdraws OWNER.json. */
   close (): Promise<void>
 }
 
-/** How the store hands itself to startServer (the store's resolved limits, its close hook). */
-export interface ServerHooks {
-  readonly limits: CodecLimits
-  readonly onClose: () => void
-}
-
-/** Serves `store` to other processes; the same as `store.serve(options)`. */
-export function serveStore<F extends FlowShape> (store: FlowStore<F>, options?: ServeOptions | string): Promise<StoreServer> {
-  return store.serve(options)
-}
-
 const MIB = 1024 * 1024
+/** setTimeout cannot wait longer (it fires at once instead). */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
-// The store's generic parameter does not matter here: the server moves bytes and ids.
-type AnyStore = FlowStore<any>
-
-/** Starts an owner server (called by `store.serve()`, which tracks it and closes it on close). */
-export async function startServer (store: AnyStore, options: ServeOptions | string | undefined, hooks: ServerHooks): Promise<StoreServer> {
-  const resolved = resolveServeOptions(options, hooks.limits)
+/**
+ * Serves `store` to other processes on a unix socket (owner-only, 0600), advertised in
+ * `<directory>/OWNER.json`; they reach it with `FlowService.connect(directory)`. Closing the
+ * store closes the server. A store already served at that place is refused
+ * (FLOWSTORE_LOCKED): close that server first.
+ */
+export async function serveStore (store: ServedStore, options?: ServeOptions | string): Promise<StoreServer> {
+  if (typeof store !== 'object' || store === null || typeof store.onClose !== 'function') throw new TypeError(`serveStore() takes a FlowStore, got ${String(store)}`)
+  if (store.closed) throw new FlowStoreError('FLOWSTORE_CLOSED', 'The store is closed (or closing); open it again to serve it')
+  const limits = store.limits
+  const resolved = resolveServeOptions(options, limits)
   const home = resolved.advertise === false ? undefined : resolved.advertise ?? store.directory
+  if (home !== undefined && await alreadyServed(home)) throw servedError(home)
   const place: SocketPlace = resolved.path === undefined
     ? await defaultSocketPlace(store.directory ?? home)
     : { path: resolve(resolved.path), privateDir: undefined }
@@ -97,13 +136,40 @@ export async function startServer (store: AnyStore, options: ServeOptions | stri
       throw err
     }
   }
-  return new OwnerServer(store, server, { ...place, identity }, instance, ownerFile, resolved.maxMessageBytes, hooks)
+  let owner: OwnerServer
+  try {
+    owner = new OwnerServer(store, server, { ...place, identity }, instance, ownerFile, resolved, limits)
+  } catch (err) {
+    // The store began closing meanwhile (onClose refuses): nothing may stay behind.
+    server.close()
+    if (ownerFile !== undefined) await withdraw(ownerFile, instance).catch(() => {})
+    await removeSocketPlace(place, identity).catch(() => {})
+    throw err
+  }
+  return owner
 }
 
-function resolveServeOptions (options: ServeOptions | string | undefined, limits: CodecLimits): { path: string | undefined, advertise: string | false | undefined, maxMessageBytes: number } {
-  const given = typeof options === 'string' ? { path: options } : options ?? {}
-  if (typeof given !== 'object' || given === null) throw new TypeError(`serve() takes a socket path or options, got ${String(options)}`)
-  const { path, advertise, maxMessageBytes } = given
+function servedError (home: string): FlowStoreError {
+  return new FlowStoreError('FLOWSTORE_LOCKED', `The store at ${home} is already served (its OWNER.json names a socket that answers): close that server before serving it again`)
+}
+
+interface ResolvedServeOptions {
+  readonly path: string | undefined
+  readonly advertise: string | false | undefined
+  readonly maxMessageBytes: number
+  readonly idleTimeoutMs: number
+  readonly maxConnections: number
+  readonly maxBufferedBytes: number
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000
+const DEFAULT_MAX_CONNECTIONS = 128
+
+function resolveServeOptions (options: ServeOptions | string | undefined, limits: CodecLimits): ResolvedServeOptions {
+  const given: ServeOptions = typeof options === 'string' ? { path: options } : options ?? {}
+  if (typeof given !== 'object' || given === null) throw new TypeError(`serveStore() takes a socket path or options, got ${String(options)}`)
+  const { path, advertise, maxMessageBytes: maxMessage, idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS, maxConnections = DEFAULT_MAX_CONNECTIONS, maxBufferedBytes: maxBuffered } = given
+  const maxMessageBytes = maxMessage
   if (path !== undefined && (typeof path !== 'string' || path.length === 0)) throw new TypeError(`Option path must be a non-empty string, got ${String(path)}`)
   if (advertise !== undefined && advertise !== false && (typeof advertise !== 'string' || advertise.length === 0)) {
     throw new TypeError(`Option advertise must be a directory path or false, got ${String(advertise)}`)
@@ -111,7 +177,25 @@ function resolveServeOptions (options: ServeOptions | string | undefined, limits
   if (maxMessageBytes !== undefined && (typeof maxMessageBytes !== 'number' || !Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1024)) {
     throw new TypeError(`Option maxMessageBytes must be an integer >= 1024, got ${String(maxMessageBytes)}`)
   }
-  return { path, advertise: typeof advertise === 'string' ? resolve(advertise) : advertise, maxMessageBytes: maxMessageBytes ?? Math.max(DEFAULT_MAX_MESSAGE_BYTES, limits.maxFlowBytes + MIB) }
+  const message = maxMessageBytes ?? Math.max(DEFAULT_MAX_MESSAGE_BYTES, limits.maxFlowBytes + MIB)
+  if (typeof idleTimeoutMs !== 'number' || Number.isNaN(idleTimeoutMs) || idleTimeoutMs <= 0 || (Number.isFinite(idleTimeoutMs) && idleTimeoutMs > MAX_TIMER_MS)) {
+    throw new TypeError(`Option idleTimeoutMs must be a number of milliseconds > 0 (or Infinity), got ${String(idleTimeoutMs)}`)
+  }
+  if (typeof maxConnections !== 'number' || !Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+    throw new TypeError(`Option maxConnections must be an integer >= 1, got ${String(maxConnections)}`)
+  }
+  const buffered = maxBuffered ?? 2 * message
+  if (typeof buffered !== 'number' || !Number.isSafeInteger(buffered) || buffered < message) {
+    throw new TypeError(`Option maxBufferedBytes must be an integer >= maxMessageBytes (${message}), got ${String(maxBuffered)}`)
+  }
+  return {
+    path,
+    advertise: typeof advertise === 'string' ? resolve(advertise) : advertise,
+    maxMessageBytes: message,
+    idleTimeoutMs,
+    maxConnections,
+    maxBufferedBytes: buffered
+  }
 }
 
 /**
@@ -124,7 +208,8 @@ async function listenOwnerOnly (server: Server, path: string): Promise<void> {
   try {
     await listen(server, path)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !await isStaleSocket(path)) throw err
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    if (await probeSocket(path) !== 'stale') throw new FlowStoreError('FLOWSTORE_LOCKED', `Another server listens at ${path}: choose another path, or close that server first`, { cause: err })
     await unlink(path)
     await listen(server, path)
   }
@@ -148,45 +233,44 @@ function listen (server: Server, path: string): Promise<void> {
   })
 }
 
-/** Whether `path` is a socket nobody listens on (left by an owner that crashed). */
-async function isStaleSocket (path: string): Promise<boolean> {
-  const info = await lstat(path).catch(() => undefined)
-  if (info?.isSocket() !== true) return false
-  return await new Promise((resolve) => {
-    const probe = connect(path)
-    probe.once('connect', () => { probe.destroy(); resolve(false) })
-    probe.once('error', (err: NodeJS.ErrnoException) => { resolve(err.code === 'ECONNREFUSED') })
-  })
-}
-
 class OwnerServer implements StoreServer, SessionHost {
   readonly path: string
   readonly ownerFile: string | undefined
   readonly instance: string
-  readonly store: AnyStore
+  readonly store: ServedStore
   readonly codec: FlowCodec
   readonly limits: CodecLimits
   readonly maxMessageBytes: number
+  readonly idleTimeoutMs: number
+  readonly maxConnections: number
+  readonly budget: SharedBufferBudget
   readonly sessions = new Set<{ shutdown (): Promise<void>, push (event: object): void }>()
   readonly #server: Server
   readonly #place: SocketPlace & { readonly identity: string }
-  readonly #hooks: ServerHooks
+  readonly #removeCloseHook: () => void
   #closing: Promise<void> | undefined
   #watchers = 0
   #pushScheduled: ReturnType<typeof setImmediate> | undefined
+  #refused = 0
+  #timedOut = 0
+  readonly #packr = new Packr({ useRecords: false })
   readonly #onChange = (): void => { this.#schedulePush() }
 
-  constructor (store: AnyStore, server: Server, place: SocketPlace & { readonly identity: string }, instance: string, ownerFile: string | undefined, maxMessageBytes: number, hooks: ServerHooks) {
+  constructor (store: ServedStore, server: Server, place: SocketPlace & { readonly identity: string }, instance: string, ownerFile: string | undefined, options: ResolvedServeOptions, limits: CodecLimits) {
     this.store = store
     this.#server = server
     this.#place = place
     this.path = place.path
     this.instance = instance
     this.ownerFile = ownerFile
-    this.maxMessageBytes = maxMessageBytes
-    this.limits = hooks.limits
-    this.codec = new FlowCodec(hooks.limits)
-    this.#hooks = hooks
+    this.maxMessageBytes = options.maxMessageBytes
+    this.idleTimeoutMs = options.idleTimeoutMs
+    this.maxConnections = options.maxConnections
+    this.budget = new SharedBufferBudget(options.maxBufferedBytes)
+    this.limits = limits
+    this.codec = new FlowCodec(limits)
+    // The store closes its server after its final flush, so what it committed is acknowledged.
+    this.#removeCloseHook = store.onClose(async () => { await this.close() })
     server.on('connection', (socket) => { this.#accept(socket) })
     // An accept() failure (EMFILE…) must not take the owner down.
     server.on('error', (err) => { process.emitWarning(`flowstore owner server: ${err.message}`, { code: 'FLOWSTORE_SERVER_ERROR' }) })
@@ -196,8 +280,23 @@ class OwnerServer implements StoreServer, SessionHost {
     return this.sessions.size
   }
 
+  get stats (): ServerStats {
+    return {
+      connections: this.sessions.size,
+      bufferedBytes: this.budget.total,
+      peakBufferedBytes: this.budget.peak,
+      refused: this.#refused,
+      timedOut: this.#timedOut,
+      dropped: this.budget.dropped
+    }
+  }
+
   get closed (): boolean {
     return this.#closing !== undefined
+  }
+
+  timedOut (): void {
+    this.#timedOut++
   }
 
   close (): Promise<void> {
@@ -225,7 +324,7 @@ class OwnerServer implements StoreServer, SessionHost {
     if (this.#pushScheduled !== undefined) clearImmediate(this.#pushScheduled)
     if (this.#watchers > 0) this.store.off('change', this.#onChange)
     await removeSocketPlace(this.#place, this.#place.identity).catch(() => {})
-    this.#hooks.onClose()
+    this.#removeCloseHook()
   }
 
   #accept (socket: Socket): void {
@@ -233,8 +332,31 @@ class OwnerServer implements StoreServer, SessionHost {
       socket.destroy()
       return
     }
+    if (this.sessions.size >= this.maxConnections) {
+      this.#refuse(socket)
+      return
+    }
     const session = new Session(this, socket, () => { this.sessions.delete(session) })
     this.sessions.add(session)
+  }
+
+  /**
+   * Refuses a connection past maxConnections: one error message, then the socket ends. What
+   * the client sends meanwhile is read and dropped, so that it reads the refusal rather than
+   * a reset; a client that neither reads nor closes is cut off after a second.
+   */
+  #refuse (socket: Socket): void {
+    this.#refused++
+    socket.on('error', () => {})
+    socket.resume()
+    const timer = setTimeout(() => { socket.destroy() }, 1000)
+    timer.unref()
+    socket.once('close', () => { clearTimeout(timer) })
+    socket.end(this.#packr.pack({
+      id: 0,
+      ok: false,
+      error: { code: 'FLOWSTORE_BUSY', message: `The owner serves as many connections as it allows (maxConnections: ${this.maxConnections}); try again later` }
+    }))
   }
 
   #schedulePush (): void {

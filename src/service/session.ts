@@ -10,26 +10,31 @@ import { CachedFlow } from '../cached-flow.ts'
 import type { CodecLimits, FlowCodec } from '../codec.ts'
 import { FlowStoreError } from '../errors.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from '../layout.ts'
-import type { FlowStore } from '../store.ts'
-import type { Change, LazyFlow } from '../types.ts'
-import { Channel } from './channel.ts'
+import type { Change, FlowShape, LazyFlow } from '../types.ts'
+import { type BufferBudget, Channel } from './channel.ts'
 import {
   type DeletedEntry, errorToWire, type FlowEntry, type OwnerStats, parseRequest, PROTOCOL_VERSION, ProtocolViolation,
   type Request, requestIdOf, type SavedEntry
 } from './protocol.ts'
+import type { ServedStore } from './served-store.ts'
 
 /** What a session needs from its server. */
 export interface SessionHost {
-  readonly store: FlowStore<any>
+  readonly store: ServedStore
   readonly codec: FlowCodec
   readonly limits: CodecLimits
   readonly maxMessageBytes: number
+  /** Close a connection that completes no message for this long while owed nothing (Infinity: never). */
+  readonly idleTimeoutMs: number
+  readonly budget: BufferBudget
   readonly instance: string
   readonly path: string
   readonly sessions: { readonly size: number }
   /** A session sent `watch`: push a change event to it after each commit. */
   watch (): void
   unwatch (): void
+  /** A session closed its connection at the idle deadline. */
+  timedOut (): void
 }
 
 /** Requests of one connection in progress at once; past this its socket is paused. */
@@ -50,6 +55,7 @@ export class Session {
   #closing = false
   #paused = false
   readonly #closed: Promise<void>
+  readonly #idleTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor (owner: SessionHost, socket: Socket, onGone: () => void) {
     this.#owner = owner
@@ -57,8 +63,13 @@ export class Session {
     this.#closed = new Promise((resolve) => { closed = resolve })
     this.#channel = new Channel(socket, {
       maxMessageBytes: owner.maxMessageBytes,
-      onMessage: (message) => { this.#receive(message) },
+      budget: owner.budget,
+      onMessage: (message) => {
+        this.#idleTimer?.refresh()
+        this.#receive(message)
+      },
       onClose: () => {
+        clearTimeout(this.#idleTimer)
         if (this.#watching) owner.unwatch()
         this.#watching = false
         onGone()
@@ -67,9 +78,29 @@ export class Session {
       farewell: (err) => ({
         id: err instanceof ProtocolViolation ? (err as ProtocolViolation & { requestId?: number }).requestId ?? 0 : 0,
         ok: false,
-        error: { code: 'FLOWSTORE_PROTOCOL', message: `flowstore owner: ${err.message}; closing this connection` }
+        // A limit the owner enforces (FLOWSTORE_BUSY, FLOWSTORE_TIMEOUT) keeps its own code.
+        error: err instanceof FlowStoreError
+          ? errorToWire(err)
+          : { code: 'FLOWSTORE_PROTOCOL', message: `flowstore owner: ${err.message}; closing this connection` }
       })
     })
+    if (Number.isFinite(owner.idleTimeoutMs)) {
+      this.#idleTimer = setTimeout(() => { this.#idle() }, owner.idleTimeoutMs)
+      this.#idleTimer.unref()
+    }
+  }
+
+  /**
+   * The deadline passed with no complete message: the connection is idle, or stuck in a
+   * partial message. While the owner still owes it an answer it may rightly be silent.
+   */
+  #idle (): void {
+    if (this.#inFlight.size > 0 || this.#closing) {
+      this.#idleTimer?.refresh()
+      return
+    }
+    this.#owner.timedOut()
+    this.#channel.refuse(new FlowStoreError('FLOWSTORE_TIMEOUT', `flowstore owner: this connection completed no message in ${this.#owner.idleTimeoutMs} ms; closing it (clients of this version send keepalives)`))
   }
 
   push (event: object): void {
@@ -107,6 +138,8 @@ export class Session {
     }
     void work.finally(() => {
       this.#inFlight.delete(work)
+      // The client's silence counts from the last answer it waited for.
+      if (this.#inFlight.size === 0) this.#idleTimer?.refresh()
       if (this.#paused && this.#inFlight.size < MAX_IN_FLIGHT / 2) {
         this.#paused = false
         this.#channel.socket.resume()
@@ -138,7 +171,8 @@ export class Session {
           version: store.version,
           maxMessageBytes: owner.maxMessageBytes,
           maxFlowBytes: owner.limits.maxFlowBytes,
-          maxIdBytes: owner.limits.maxIdBytes
+          maxIdBytes: owner.limits.maxIdBytes,
+          ...(Number.isFinite(owner.idleTimeoutMs) ? { idleTimeoutMs: owner.idleTimeoutMs } : {})
         }
       case 'version':
         return { version: store.version, pending: store.pending > 0 }
@@ -187,7 +221,7 @@ export class Session {
   }
 
   /** A flow sent by a client: decoded (and so checked) as the store would decode it. */
-  #decode ([flowId, bytes]: FlowEntry): unknown {
+  #decode ([flowId, bytes]: FlowEntry): FlowShape {
     const { codec, limits } = this.#owner
     const id = codec.checkId(flowId)
     if (bytes.length > limits.maxFlowBytes) {
@@ -197,7 +231,8 @@ export class Session {
     record[0] = RECORD_FORMAT
     record.set(bytes, HEADER_BYTES)
     try {
-      return codec.decode(id, record).value
+      // The codec checked it: a plain object whose id is `id`.
+      return codec.decode(id, record).value as FlowShape
     } catch (cause) {
       throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} sent by a client is not a valid flow encoding`, { id, cause })
     }

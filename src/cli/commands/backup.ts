@@ -1,6 +1,6 @@
 // flowstore backup <db> <file|dir>: a consistent backup of a store, taken through one
 // LevelDB snapshot; into a directory, changed-only against the last backup there. On a store
-// another process owns and serves (store.serve()), that owner writes the backup while it
+// another process owns and serves (serveStore(store)), that owner writes the backup while it
 // keeps running.
 
 import { resolve, sep } from 'node:path'
@@ -27,7 +27,7 @@ export const backupCommand: Command = {
     'Into a file: a full backup, or with --since a changed-only one holding what changed after',
     'that version or that earlier backup file.',
     '',
-    'A live store works too: when the application that owns <db> serves it (store.serve()),',
+    'A live store works too: when the application that owns <db> serves it (serveStore(store)),',
     'the backup is taken through it (it writes the file) while it keeps running: no downtime.',
     'If the store is locked by a process that does not serve it, stop that process, or take',
     'the backup from inside it (store.backup(), or its scheduled backups).'
@@ -37,7 +37,7 @@ export const backupCommand: Command = {
     full: { type: 'boolean', help: 'directory target: take a full backup even if a changed-only one could be taken' }
   },
   store: 'first',
-  whenLocked: 'Let that process serve the store (store.serve()) and backup runs through it while it keeps running; or back up inside it (store.backup()), or stop it and run backup again.',
+  whenLocked: 'Let that process serve the store (serveStore(store)) and backup runs through it while it keeps running; or back up inside it (store.backup()), or stop it and run backup again.',
   overwriteFlag: '--force',
   examples: [
     'flowstore backup ./data/flows-db ./backups/',

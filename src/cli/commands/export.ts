@@ -1,5 +1,5 @@
 // flowstore export <db> <flows.json>: writes a store back out in the legacy JSON layout. On a
-// store another process owns and serves (store.serve()), the flows are read through that
+// store another process owns and serves (serveStore(store)), the flows are read through that
 // owner, which keeps running.
 
 import { exportJson, type Flow, FlowService } from '../../index.ts'
@@ -18,14 +18,14 @@ export const exportCommand: Command = {
     'cannot carry exactly (a Date, binary data, undefined, NaN) stops the export, naming the',
     'flow; nothing is written then. For a copy that keeps every value, take a backup.',
     '',
-    'A live store works too: when the application that owns <db> serves it (store.serve()),',
+    'A live store works too: when the application that owns <db> serves it (serveStore(store)),',
     'the flows are read through it while it keeps running.'
   ],
   options: {
     pretty: { type: 'boolean', help: 'indent the JSON (two spaces), as the legacy repository did' }
   },
   store: 'first',
-  whenLocked: 'Let that process serve the store (store.serve()) and export runs through it while it keeps running; or stop it and run export again.',
+  whenLocked: 'Let that process serve the store (serveStore(store)) and export runs through it while it keeps running; or stop it and run export again.',
   examples: [
     'flowstore export ./data/flows-db ./flows.json',
     'flowstore export ./data/flows-db ./flows.json --pretty'

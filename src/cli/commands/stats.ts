@@ -1,6 +1,6 @@
 // flowstore stats <db>: what a store holds: flows, bytes, version, deletions kept, and with
 // --backups <dir> the last backup taken into that directory. On a store another process owns
-// and serves (store.serve()), the figures come from that owner, which keeps running.
+// and serves (serveStore(store)), the figures come from that owner, which keeps running.
 
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -21,7 +21,7 @@ export const statsCommand: Command = {
     'that directory (a backup directory may also hold backups of other stores: a restored or',
     'repaired store has a new identity).',
     '',
-    'A live store works too: when the application that owns <db> serves it (store.serve()),',
+    'A live store works too: when the application that owns <db> serves it (serveStore(store)),',
     'the figures come from it while it keeps running (the encoded size and the tombstones are',
     'not counted then: null in --json).'
   ],
@@ -29,7 +29,7 @@ export const statsCommand: Command = {
     backups: { type: 'string', value: '<dir>', help: 'a backup directory: report the newest backup of this store in it' }
   },
   store: 'first',
-  whenLocked: 'Let that process serve the store (store.serve()) and stats asks it while it keeps running; or stop it and run stats again.',
+  whenLocked: 'Let that process serve the store (serveStore(store)) and stats asks it while it keeps running; or stop it and run stats again.',
   examples: [
     'flowstore stats ./data/flows-db',
     'flowstore stats ./data/flows-db --backups ./backups --json'
