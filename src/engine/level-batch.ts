@@ -48,11 +48,6 @@ export class CommittedIds {
     return this.#saved.get(id) ?? 0
   }
 
-  /** How many deletions are remembered (tombstones). */
-  get tombstones (): number {
-    return this.#deleted.size
-  }
-
   /**
    * The batch that commits `entries` as `version`. Writes `version` into each record's header
    * (the caller's array: the cached record then carries it).

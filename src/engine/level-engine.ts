@@ -50,11 +50,6 @@ export class LevelEngine implements Engine {
     return typeof this.#location === 'string' ? this.#location : 'an abstract-level database'
   }
 
-  /** Deleted ids the store remembers (their tombstones). */
-  get tombstones (): number {
-    return this.#ids?.tombstones ?? 0
-  }
-
   async load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
     if (this.#state !== NEW) throw new TypeError('This engine already served a store: an engine serves one store, make a new one for another')
     this.#state = LOADING
