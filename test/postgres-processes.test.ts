@@ -1,14 +1,16 @@
 // Several processes (standing for app servers on several hosts) sharing one PostgreSQL-backed
 // store: two and three writers running interleaved saves, deletes, transactions and
-// saveManys at once; a writer SIGKILLed while it commits. Every acknowledged write is in the
+// saveManys at once; three processes racing on the same ifVersion; a writer SIGKILLed while
+// it commits. Every acknowledged write is in the
 // database exactly once, versions run 1..N with each commit once, "changes since" read from
 // outside never misses a commit, and every writer's cache (and its change events) converges
 // to the database without a reload.
 
 import { afterEach, describe, expect, it } from 'vitest'
-import { killChildren } from './fixtures/child.ts'
+import { type Child, killChildren, startChild } from './fixtures/child.ts'
 import type { Writer } from './pg-writers.ts'
-import { freshPostgresUrl } from './pg-helpers.ts'
+import { freshPostgresUrl, schemaOf, sql } from './pg-helpers.ts'
+import { FlowStore } from '../src/index.ts'
 import { ChangeObserver, checkAppliedOnce, checkConverged, checkHistory, interleavings, readDatabase, startWriters, until } from './pg-writers.ts'
 
 afterEach(killChildren)
@@ -35,6 +37,37 @@ describe('one PostgreSQL store, several processes', () => {
     dumps.forEach((dump, i) => { checkConverged(dump, db, writers[i]!.openedAt) })
     checkAppliedOnce(dumps)
     for (const writer of writers) await writer.exit()
+  })
+
+  it('three processes saving on the same ifVersion: exactly one wins each round, the others get FLOWSTORE_CONFLICT', async () => {
+    const url = freshPostgresUrl()
+    const first = await FlowStore.open(url)
+    await first.save({ id: 'doc', by: 'nobody', round: 0 })
+    await first.close()
+    const racers = ['r0', 'r1', 'r2'].map((name) => startChild('pg-racer.ts', url, name))
+    await Promise.all(racers.map(async (racer) => await racer.waitForLine((line) => line === 'ready')))
+    const ROUNDS = 8
+    const winners: number[] = []
+    for (let round = 1; round <= ROUNDS; round++) {
+      const armed = await Promise.all(racers.map(async (racer) => await next(racer, 'arm', (line) => line.startsWith('armed '))))
+      // All start from the version of the last round's winner.
+      expect(new Set(armed)).toEqual(new Set([`armed ${round}`]))
+      const results = await Promise.all(racers.map(async (racer) => await next(racer, 'go', (line) => line === 'won' || line.startsWith('lost '))))
+      expect(results.filter((result) => result === 'won')).toHaveLength(1)
+      for (const result of results) if (result !== 'won') expect(result).toBe('lost FLOWSTORE_CONFLICT')
+      winners.push(results.indexOf('won'))
+    }
+    // One commit per round, and the doc is the last winner's.
+    const [row] = await sql<{ version: string }>(url, `SELECT version FROM "${schemaOf(url)}".flowstore_store`)
+    expect(Number(row!.version)).toBe(1 + ROUNDS)
+    const db = await FlowStore.open(url)
+    try {
+      expect(db.get('doc')).toEqual({ id: 'doc', by: `r${winners.at(-1)!}`, round: ROUNDS })
+    } finally {
+      await db.close()
+    }
+    for (const racer of racers) racer.send('exit')
+    for (const racer of racers) expect(await racer.exited).toEqual({ code: 0, signal: null })
   })
 
   it('a writer SIGKILLed while committing loses nothing it acknowledged, leaves no half commit, and holds up no one', async () => {
@@ -66,3 +99,10 @@ describe('one PostgreSQL store, several processes', () => {
     await survivor.exit()
   })
 })
+
+/** Sends `command` and returns the next line `match` accepts (after the ones already read). */
+async function next (child: Child, command: string, match: (line: string) => boolean): Promise<string> {
+  const from = child.lines.length
+  child.send(command)
+  return await child.waitForLine((line) => match(line) && child.lines.lastIndexOf(line) >= from)
+}

@@ -111,6 +111,21 @@ describe('FlowStore on PostgreSQL', () => {
     expect(Number(row!.version)).toBe(2)
   })
 
+  it('resolves a save whose commit acknowledgement was lost with the connection, committed once', async () => {
+    const direct = freshPostgresUrl()
+    const proxy = await TcpProxy.start(Number(new URL(direct).port))
+    proxies.push(proxy)
+    const store = await open(proxy.through(direct))
+    await store.save({ id: 'a', v: 1 })
+    const cut = proxy.cutNextCommit('after')
+    await store.save({ id: 'b', v: 1 })
+    await cut
+    expect(store.version).toBe(2)
+    expect(store.lazy('b')!.version).toBe(2)
+    expect(await store.changesSince(0)).toEqual({ version: 2, changes: [{ id: 'a', version: 1, deleted: false }, { id: 'b', version: 2, deleted: false }] })
+    expect(await sql(direct, `SELECT version FROM "${schemaOf(direct)}".flowstore_store`)).toEqual([{ version: '2' }])
+  })
+
   it('keeps answering reads from memory while the server cannot be reached, and catches up after', async () => {
     const direct = freshPostgresUrl()
     const proxy = await TcpProxy.start(Number(new URL(direct).port))
