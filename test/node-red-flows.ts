@@ -80,3 +80,57 @@ function nodeOf (z: string, ids: readonly string[], i: number, subflowId: string
       return { id, type: 'debug', z, name: 'log', active: false, tosidebar: true, console: false, tostatus: false, complete: 'payload', targetType: 'msg', statusVal: '', statusType: 'auto', x, y, wires: [] }
   }
 }
+
+export interface HttpTabOptions {
+  /** The tab's id (and the prefix of its nodes' ids). */
+  readonly id: string
+  /** What GET /api/<id>/hello answers. */
+  readonly answer: string
+  /**
+   * Credentials for an `http request` node with basic auth: GET /api/<id>/check then
+   * answers with the Authorization header that node sent (to /api/<id>/echo): the
+   * credentials, decrypted by the runtime, in use.
+   */
+  readonly credentials?: { readonly user: string, readonly password: string }
+}
+
+/**
+ * A tab of HTTP endpoints under /api/<id>/: `hello` answers `answer`; with `credentials`,
+ * `check` makes an authenticated request to `echo` and answers with the Authorization
+ * header it got. The http request node carries `credentials` as the editor sends them.
+ */
+export function httpTab (options: HttpTabOptions): Node[] {
+  const { id, answer, credentials } = options
+  const nodes: Node[] = [
+    { id, type: 'tab', label: `HTTP ${id}`, disabled: false, info: '', env: [] },
+    { id: `${id}-hello-in`, type: 'http in', z: id, name: '', url: `/${id}/hello`, method: 'get', upload: false, swaggerDoc: '', x: 120, y: 60, wires: [[`${id}-hello-set`]] },
+    { id: `${id}-hello-set`, type: 'change', z: id, name: '', rules: [{ t: 'set', p: 'payload', pt: 'msg', to: answer, tot: 'str' }], action: '', property: '', from: '', to: '', reg: false, x: 320, y: 60, wires: [[`${id}-hello-out`]] },
+    { id: `${id}-hello-out`, type: 'http response', z: id, name: '', statusCode: '', headers: {}, x: 520, y: 60, wires: [] }
+  ]
+  if (credentials === undefined) return nodes
+  return [
+    ...nodes,
+    { id: `${id}-echo-in`, type: 'http in', z: id, name: '', url: `/${id}/echo`, method: 'get', upload: false, swaggerDoc: '', x: 120, y: 140, wires: [[`${id}-echo-fn`]] },
+    { id: `${id}-echo-fn`, type: 'function', z: id, name: 'authorization', func: 'msg.payload = msg.req.headers.authorization || "none";\nreturn msg;', outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 320, y: 140, wires: [[`${id}-echo-out`]] },
+    { id: `${id}-echo-out`, type: 'http response', z: id, name: '', statusCode: '', headers: {}, x: 520, y: 140, wires: [] },
+    { id: `${id}-check-in`, type: 'http in', z: id, name: '', url: `/${id}/check`, method: 'get', upload: false, swaggerDoc: '', x: 120, y: 220, wires: [[`${id}-check-url`]] },
+    { id: `${id}-check-url`, type: 'function', z: id, name: 'echo url', func: `msg.url = "http://" + msg.req.headers.host + "/api/${id}/echo";\nmsg.payload = "";\ndelete msg.headers;\nreturn msg;`, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 320, y: 220, wires: [[`${id}-check-request`]] },
+    { id: `${id}-check-request`, type: 'http request', z: id, name: 'authenticated', method: 'GET', ret: 'txt', paytoqs: 'ignore', url: '', tls: '', persist: false, proxy: '', insecureHTTPParser: false, authType: 'basic', senderr: false, headers: [], x: 520, y: 220, wires: [[`${id}-check-out`]], credentials: { user: credentials.user, password: credentials.password } },
+    { id: `${id}-check-out`, type: 'http response', z: id, name: '', statusCode: '', headers: {}, x: 720, y: 220, wires: [] }
+  ]
+}
+
+/** `flows` as the runtime keeps and returns them: without the credentials the editor sent. */
+export function withoutCredentials (flows: readonly Node[]): Node[] {
+  return flows.map((node) => {
+    if (!Object.hasOwn(node, 'credentials')) return node
+    const { credentials, ...rest } = node
+    void credentials
+    return rest as Node
+  })
+}
+
+/** The Authorization header basic-auth credentials make. */
+export function basicAuth (user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+}

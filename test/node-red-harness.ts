@@ -66,10 +66,10 @@ export class NodeRed {
       const red = new NodeRed(config, child, port, output)
       child.stdout!.removeAllListeners('data').on('data', (chunk: string) => { red.#output += chunk })
       child.stderr!.removeAllListeners('data').on('data', (chunk: string) => { red.#output += chunk })
-      logs.push(() => `--- Node-RED on port ${port} (${config.storage}) ---\n${red.#output}`)
+      logs.push({ label: `Node-RED on port ${port} (${config.storage})`, output: () => red.#output, from: 0, child })
       return red
     } catch (err) {
-      logs.push(() => `--- Node-RED that failed to start (${config.storage}) ---\n${output}`)
+      logs.push({ label: `Node-RED that failed to start (${config.storage})`, output: () => output, from: 0, child })
       child.kill('SIGKILL')
       throw err
     }
@@ -103,6 +103,21 @@ export class NodeRed {
       parsed = text === '' ? undefined : JSON.parse(text)
     } catch {}
     return { status: response.status, body: parsed }
+  }
+
+  /** GET on the flows' HTTP nodes (/api/...): the status and the body text; undefined when nothing answers yet. */
+  async get (path: string): Promise<{ status: number, text: string }> {
+    const response = await fetch(`${this.url}/api${path}`)
+    return { status: response.status, text: await response.text() }
+  }
+
+  /** Polls GET /api<path> until it answers 200 with `text` (flows start some ms after a deploy or a start). */
+  async waitForAnswer (path: string, text: string, timeoutMs?: number): Promise<void> {
+    await waitFor(`GET /api${path} to answer ${JSON.stringify(text)}`, async () => {
+      const answer = await this.get(path)
+      if (answer.status === 200 && answer.text === text) return true
+      throw new Error(`it answered ${answer.status} ${JSON.stringify(answer.text.slice(0, 200))}`)
+    }, timeoutMs)
   }
 
   /** GET /admin/flows (v2): { flows, rev }. */
@@ -156,7 +171,7 @@ export class NodeRed {
 }
 
 const running = new Set<ChildProcess>()
-const logs: Array<() => string> = []
+const logs: Array<{ label: string, output: () => string, from: number, child: ChildProcess }> = []
 
 /** Kills every Node-RED still running (after each test). */
 export async function killAll (): Promise<void> {
@@ -167,9 +182,37 @@ export async function killAll (): Promise<void> {
   }))
 }
 
-/** The logs of every Node-RED started since the last call (for a failed test), and forgets them. */
+/** Forgets what every Node-RED logged so far: takeLogs() then shows only what comes after. */
+export function markLogs (): void {
+  for (const log of logs) log.from = log.output().length
+  pruneLogs()
+}
+
+/** What every Node-RED logged since markLogs() (to print when a test fails). */
 export function takeLogs (): string {
-  return logs.splice(0).map((log) => log()).join('\n')
+  const text = logs.map((log) => `--- ${log.label} ---\n${log.output().slice(log.from)}`).join('\n')
+  markLogs()
+  return text
+}
+
+function pruneLogs (): void {
+  for (let i = logs.length - 1; i >= 0; i--) {
+    const { child } = logs[i]!
+    if (child.exitCode !== null || child.signalCode !== null) logs.splice(i, 1)
+  }
+}
+
+/**
+ * Registers the tests' hooks: Node-RED's log is printed when a test fails, and (unless
+ * `keepRunning`, for processes started in beforeAll) every Node-RED a test left running is
+ * killed after it.
+ */
+export function nodeRedHooks (hooks: { beforeEach: typeof import('vitest').beforeEach, afterEach: typeof import('vitest').afterEach }, keepRunning = false): void {
+  hooks.beforeEach(({ onTestFailed }) => {
+    markLogs()
+    onTestFailed(() => { console.log(takeLogs()) })
+  })
+  if (!keepRunning) hooks.afterEach(killAll)
 }
 
 /** Polls `probe` until it returns something other than undefined, at most `timeoutMs`. */

@@ -15,6 +15,8 @@
 // own answer to a stale deploy (409 version_mismatch), and this instance reloads.
 
 import { createHash } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { type Flow, type FlowStore, FlowStoreError } from '../index.ts'
 import { joinFlows, splitFlows } from './flow-array.ts'
 import { pack, packedJson } from './json-value.ts'
@@ -22,7 +24,7 @@ import {
   CREDENTIALS_ID, isSegmentId, LAYOUT_FORMAT, META_ID, type Order, ORDER_ID, SESSIONS_ID, SETTINGS_PREFIX
 } from './layout.ts'
 import { getLibraryEntry, libraryRecord } from './library.ts'
-import { readNodeRedFiles } from './migrate.ts'
+import { readNodeRedFiles, userDirOf } from './migrate.ts'
 import { type NodeRedStorageOptions, type ResolvedStorageOptions, resolveStorageOptions } from './options.ts'
 import { type Backend, StoreLink } from './store-link.ts'
 
@@ -134,7 +136,8 @@ class FlowstoreStorage {
       log: (level, message) => { this.#log(level, message) }
     })
     try {
-      if (link.backend.role === 'owner' && !this.#readOnly) await this.#firstStart(link.backend)
+      if (!this.#readOnly) await prepareUserDir(this.#settings)
+      if (!this.#readOnly) await this.#firstStart(link.backend)
       await link.share()
     } catch (err) {
       await link.close()
@@ -350,7 +353,11 @@ class FlowstoreStorage {
     }
   }
 
-  /** The first start on this store: import Node-RED's files (when there are any) and mark the store. */
+  /**
+   * The first start on this store: import Node-RED's files (when there are any) and mark the
+   * store. Made by whichever process finds the store unmarked; an owner does it before it
+   * serves the store, so the processes that connect to it find it done.
+   */
   async #firstStart (backend: Backend): Promise<void> {
     if (backend.get(META_ID) !== undefined) return
     const records: Flow[] = []
@@ -370,7 +377,14 @@ class FlowstoreStorage {
       if (files.flows !== undefined) this.#log('info', `flowstore: imported ${files.flows.length} nodes from ${imported[0] ?? 'the flows file'} into ${this.#options.location} (${imported.length} files read; they are left as they are)`)
     }
     records.push({ id: META_ID, format: LAYOUT_FORMAT, createdAt: new Date().toISOString(), migratedFrom: imported })
-    await backend.commit(records, [])
+    try {
+      await backend.commit(records, [], () => {
+        if (backend.get(META_ID) !== undefined) throw new AlreadyStarted()
+      })
+    } catch (err) {
+      // Another process made the first start meanwhile: its import stands.
+      if (!(err instanceof AlreadyStarted)) throw err
+    }
   }
 
   /** Records changed in the store (undefined: anything may have). */
@@ -458,6 +472,25 @@ class FlowstoreStorage {
     const log = this.#runtime?.log?.[level]
     if (typeof log === 'function') log(message)
     else if (level === 'warn') process.emitWarning(message)
+  }
+}
+
+class AlreadyStarted extends Error {}
+
+/**
+ * What Node-RED's file storage prepares in userDir at init, and the rest of Node-RED expects
+ * there (the palette installs modules into userDir with npm): a node_modules directory, and
+ * a package.json when there is none. Nothing that exists is changed.
+ */
+async function prepareUserDir (settings: NodeRedSettings): Promise<void> {
+  const userDir = userDirOf(settings)
+  await mkdir(join(userDir, 'node_modules'), { recursive: true })
+  const packageFile = join(userDir, 'package.json')
+  const project = { name: 'node-red-project', description: 'A Node-RED Project', version: '0.0.1', private: true }
+  try {
+    await writeFile(packageFile, JSON.stringify(project, null, 4), { flag: 'wx' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
   }
 }
 
