@@ -94,12 +94,12 @@ describe('a Node-RED working through the socket of a store this process owns', {
     red = await startOn(at)
     // Node-RED made its first start through the socket.
     expect(store.has('node-red/meta')).toBe(true)
-  })
+  }, 180_000)
 
   afterAll(async () => {
     await red?.stop()
     await store?.close()
-  })
+  }, 60_000)
 
   it('refuses a deploy based on a stale rev with 409 version_mismatch and keeps the newer flows', async () => {
     const first = generateNodeRedFlows({ tabs: 2, prefix: 'stale-' })
