@@ -23,13 +23,14 @@ import { suite as backup } from './suites/backup.ts'
 import { suite as compare } from './suites/compare.ts'
 import { suite as flush } from './suites/flush.ts'
 import { suite as memory } from './suites/memory.ts'
+import { suite as nodeRed } from './suites/node-red.ts'
 import { suite as open } from './suites/open.ts'
 import { suite as read } from './suites/read.ts'
 import { suite as save } from './suites/save.ts'
 import { suite as service } from './suites/service.ts'
 
 /** Every suite, in run order. Add new suites here. */
-const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, backup, compare]
+const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, backup, compare, nodeRed]
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')

@@ -2,7 +2,7 @@
 // consecutive nodes of one record; join puts them back in exactly the same order, so the
 // runtime's `rev` (a sha256 of the array's JSON) is the same after a restart.
 
-import { type Order, segmentIdOf } from './layout.ts'
+import { type Order, segmentId, segmentKeyOf } from './layout.ts'
 
 /** One record's share of the flow array. */
 export interface Segment {
@@ -21,26 +21,36 @@ export interface SplitFlows {
 export function splitFlows (flows: readonly unknown[]): SplitFlows {
   const segments = new Map<string, Segment>()
   const indexOf = new Map<string, number>()
+  const byKey = new Map<string, { index: number, segment: Segment }>()
   const runs: number[] = []
   let current: Segment | undefined
-  let currentId: string | undefined
+  let currentKey: string | undefined
+  let length = 0
   for (const node of flows) {
-    const id = segmentIdOf(node)
-    if (id !== currentId) {
-      let segment = segments.get(id)
-      if (segment === undefined) {
-        segment = { runs: [], nodes: [] }
-        segments.set(id, segment)
-        indexOf.set(id, indexOf.size)
+    const key = segmentKeyOf(node)
+    if (key !== currentKey) {
+      if (current !== undefined) current.runs.push(length)
+      let entry = byKey.get(key)
+      if (entry === undefined) {
+        const id = segmentId(key)
+        let segment = segments.get(id)
+        if (segment === undefined) {
+          segment = { runs: [], nodes: [] }
+          segments.set(id, segment)
+          indexOf.set(id, indexOf.size)
+        }
+        entry = { index: indexOf.get(id)!, segment }
+        byKey.set(key, entry)
       }
-      segment.runs.push(0)
-      runs.push(indexOf.get(id)!)
-      current = segment
-      currentId = id
+      runs.push(entry.index)
+      current = entry.segment
+      currentKey = key
+      length = 0
     }
     current!.nodes.push(node)
-    current!.runs[current!.runs.length - 1]!++
+    length++
   }
+  if (current !== undefined) current.runs.push(length)
   return { order: { segments: [...segments.keys()], runs }, segments }
 }
 

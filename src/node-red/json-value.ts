@@ -13,8 +13,8 @@ export type Packed = { readonly value: unknown } | { readonly json: string }
 const MAX_PLAIN_DEPTH = 400
 
 /** `value` as a stored field: itself when it is plain JSON the store keeps exactly, else JSON text. */
-export function pack (value: unknown, json: string = JSON.stringify(value)): Packed {
-  return isPlainJson(value, 0) ? { value } : { json }
+export function pack (value: unknown, json?: string): Packed {
+  return isPlainJson(value, 0) ? { value } : { json: json ?? JSON.stringify(value) }
 }
 
 /** A fresh (unfrozen) copy of a stored field, as Node-RED's file storage would have read it. */
@@ -62,4 +62,32 @@ export function isPlainJson (value: unknown, depth: number): boolean {
     default:
       return false
   }
+}
+
+/**
+ * True when `a` is plain JSON deep-equal to `b` with the same key order, so both have the
+ * same JSON text; `b` must be plain JSON (a value the store holds). Walks without
+ * allocating, which is cheaper than comparing JSON texts. False whenever `a` holds anything
+ * else (a Date, undefined, NaN…): then the caller compares JSON texts. Never true for two
+ * values whose JSON texts differ.
+ */
+export function sameJson (a: unknown, b: unknown, depth = 0): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null || depth >= MAX_PLAIN_DEPTH) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) {
+      if (!sameJson(a[i], b[i], depth + 1)) return false
+    }
+    return true
+  }
+  if (Array.isArray(b) || Object.getPrototypeOf(a) !== Object.prototype) return false
+  // The keys of b in order; a's are walked with for-in, which allocates nothing.
+  const keysB = Object.keys(b)
+  let i = 0
+  for (const key in a) {
+    if (!Object.hasOwn(a, key)) return false
+    if (key !== keysB[i++] || !sameJson((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], depth + 1)) return false
+  }
+  return i === keysB.length
 }

@@ -36,22 +36,26 @@ export const LAYOUT_FORMAT = 1
 /** Longer `z` values (or ones that are not valid Unicode) are named by their hash. */
 const MAX_Z_BYTES = 512
 
-/** The record that holds a node: its tab's or subflow's, or the global one. */
-export function segmentIdOf (node: unknown): string {
-  const z = typeof node === 'object' && node !== null ? (node as { z?: unknown }).z : undefined
-  if (typeof z !== 'string' || z === '') {
-    // A tab or a subflow definition lives with the nodes it holds.
-    const type = typeof node === 'object' && node !== null ? (node as { type?: unknown }).type : undefined
-    const id = typeof node === 'object' && node !== null ? (node as { id?: unknown }).id : undefined
-    if ((type === 'tab' || type === 'subflow') && typeof id === 'string' && id !== '') return flowRecordId(id)
-    return GLOBAL_ID
-  }
-  return flowRecordId(z)
+/**
+ * What decides a node's record: its `z` (a tab or subflow id), its own id for a tab or a
+ * subflow definition, '' for a node of neither (a global config node). Cheap: it runs for
+ * every node of every deploy; segmentId turns it into a record id once per key.
+ */
+export function segmentKeyOf (node: unknown): string {
+  if (typeof node !== 'object' || node === null) return ''
+  const z = (node as { z?: unknown }).z
+  if (typeof z === 'string' && z !== '') return z
+  // A tab or a subflow definition lives with the nodes it holds.
+  const { type, id } = node as { type?: unknown, id?: unknown }
+  if ((type === 'tab' || type === 'subflow') && typeof id === 'string') return id
+  return ''
 }
 
-function flowRecordId (z: string): string {
-  if (z.isWellFormed() && Buffer.byteLength(z) <= MAX_Z_BYTES) return FLOW_PREFIX + z
-  return `${FLOW_PREFIX}sha256:${createHash('sha256').update(z, 'utf8').digest('hex')}`
+/** The record id of a segment key (see segmentKeyOf). */
+export function segmentId (key: string): string {
+  if (key === '') return GLOBAL_ID
+  if (key.isWellFormed() && Buffer.byteLength(key) <= MAX_Z_BYTES) return FLOW_PREFIX + key
+  return `${FLOW_PREFIX}sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`
 }
 
 /** True for the ids of records that hold nodes of the flow array. */

@@ -19,7 +19,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Flow, type FlowStore, FlowStoreError } from '../index.ts'
 import { joinFlows, splitFlows } from './flow-array.ts'
-import { pack, packedJson } from './json-value.ts'
+import { pack, packedJson, sameJson } from './json-value.ts'
 import {
   CREDENTIALS_ID, isSegmentId, LAYOUT_FORMAT, META_ID, type Order, ORDER_ID, SESSIONS_ID, SETTINGS_PREFIX
 } from './layout.ts'
@@ -66,9 +66,14 @@ interface NodeRedSettings {
   readonly flowFilePretty?: unknown
 }
 
-/** What this process last read or wrote of a record: its JSON text and store version. */
+/** What this process last read or wrote of a record, and the store version it had then. */
 interface Known {
-  readonly text: string
+  /** A flow record's nodes as the store holds them (frozen), when kept as values. */
+  readonly nodes?: unknown
+  /** The JSON text of an order or credentials record, or of a flow record's nodes kept as text. */
+  readonly text?: string
+  /** A flow record's run lengths, as JSON. */
+  readonly runs?: string
   readonly version: number | undefined
 }
 
@@ -169,29 +174,30 @@ class FlowstoreStorage {
       }
       const { order, segments } = splitFlows(flows)
       const saves: Flow[] = []
-      const texts = new Map<string, string>()
+      const changed: string[] = []
       const checked: string[] = []
       for (const [id, segment] of segments) {
-        const nodesJson = JSON.stringify(segment.nodes)
-        const text = segmentText(segment.runs, nodesJson)
+        const runs = JSON.stringify(segment.runs)
         const known = this.#known.get(id)
-        if (known?.text === text) continue
-        saves.push({ id, runs: segment.runs, ...pack(segment.nodes, nodesJson) })
-        texts.set(id, text)
+        if (known !== undefined && sameSegment(segment.nodes, runs, known)) continue
+        saves.push({ id, runs: segment.runs, ...pack(segment.nodes) })
+        changed.push(id)
         // A record new to this process needs no check: adding it changes the order, which is checked.
         if (known !== undefined) checked.push(id)
       }
       const orderJson = orderText(order)
-      if (this.#known.get(ORDER_ID)?.text !== orderJson) {
+      const orderChanged = this.#known.get(ORDER_ID)?.text !== orderJson
+      if (orderChanged) {
         saves.push({ id: ORDER_ID, segments: order.segments, runs: order.runs })
-        texts.set(ORDER_ID, orderJson)
         checked.push(ORDER_ID)
       }
       const deletes = [...this.#known.keys()].filter((id) => isSegmentId(id) && !segments.has(id))
       checked.push(...deletes)
       if (saves.length > 0 || deletes.length > 0) {
         await backend.commit(saves, deletes, () => { this.#assertUnchanged(backend, checked) })
-        for (const [id, text] of texts) this.#known.set(id, { text, version: backend.version(id) })
+        // What the store holds now is the reference for the next deploy (decoded once, frozen).
+        for (const id of changed) this.#known.set(id, knownSegment(backend.get(id), backend.version(id)))
+        if (orderChanged) this.#known.set(ORDER_ID, { text: orderJson, version: backend.version(ORDER_ID) })
         for (const id of deletes) this.#known.delete(id)
       }
       this.#lastFlows = flows
@@ -322,13 +328,12 @@ class FlowstoreStorage {
     const order = parseOrder(backend.get(ORDER_ID))
     this.#known.set(ORDER_ID, { text: orderText(order), version: backend.version(ORDER_ID) })
     const { flows, problems } = joinFlows(order, (id) => {
-      const record = backend.get(id) as { runs?: unknown } | undefined
+      const record = backend.get(id) as SegmentRecord | undefined
       const nodesJson = packedJson(record)
       if (record === undefined || nodesJson === undefined) return undefined
-      const runs = isRunList(record.runs) ? [...record.runs] : []
-      this.#known.set(id, { text: segmentText(runs, nodesJson), version: backend.version(id) })
+      this.#known.set(id, knownSegment(record, backend.version(id)))
       const nodes = JSON.parse(nodesJson) as unknown
-      return { runs, nodes: Array.isArray(nodes) ? nodes : [] }
+      return { runs: isRunList(record.runs) ? [...record.runs] : [], nodes: Array.isArray(nodes) ? nodes : [] }
     })
     if (problems.missing.length > 0) this.#log('warn', `flowstore: the flow order names records that are not in the store (${problems.missing.join(', ')}); their nodes are missing`)
     if (problems.mismatched.length > 0) this.#log('warn', `flowstore: records do not match the flow order (${problems.mismatched.join(', ')}); every node is kept, some out of their place. The next deploy writes them consistently`)
@@ -422,11 +427,13 @@ class FlowstoreStorage {
     const current = new Set(parseOrder(orderRecord).segments)
     const segments = all ? [...current, ...this.#known.keys()].filter(isSegmentId) : ids.filter(isSegmentId)
     for (const id of segments) {
-      if (!current.has(id) && !this.#known.has(id)) continue
-      const record = backend.get(id) as { runs?: unknown } | undefined
-      const nodesJson = packedJson(record)
-      const text = record === undefined || nodesJson === undefined ? undefined : segmentText(isRunList(record.runs) ? record.runs : [], nodesJson)
-      if (text !== this.#known.get(id)?.text) return true
+      const known = this.#known.get(id)
+      if (!current.has(id) && known === undefined) continue
+      const record = backend.get(id) as SegmentRecord | undefined
+      if (record === undefined || known === undefined) return true
+      const stored = knownSegment(record, undefined)
+      if (stored.runs !== known.runs) return true
+      if (known.nodes !== undefined ? !sameJson(stored.nodes, known.nodes) : stored.text !== known.text) return true
     }
     const credentials = this.#known.get(CREDENTIALS_ID)
     if (credentials !== undefined && (all || ids.includes(CREDENTIALS_ID))) {
@@ -494,9 +501,27 @@ async function prepareUserDir (settings: NodeRedSettings): Promise<void> {
   }
 }
 
-/** A record's text: its run lengths, then its nodes' JSON (what Node-RED's file would hold). */
-function segmentText (runs: readonly number[], nodesJson: string): string {
-  return JSON.stringify(runs) + nodesJson
+/** A flow record as stored: its run lengths, and its nodes as a value or as JSON text. */
+interface SegmentRecord {
+  readonly runs?: unknown
+  readonly value?: unknown
+  readonly json?: unknown
+}
+
+function knownSegment (record: unknown, version: number | undefined): Known {
+  const { runs, value, json } = (record ?? {}) as SegmentRecord
+  return {
+    ...(typeof json === 'string' ? { text: json } : { nodes: value }),
+    runs: JSON.stringify(isRunList(runs) ? runs : []),
+    version
+  }
+}
+
+/** Whether `nodes` (a segment of a deploy) are what this process knows the record holds. */
+function sameSegment (nodes: readonly unknown[], runs: string, known: Known): boolean {
+  if (known.runs !== runs) return false
+  if (known.nodes !== undefined) return sameJson(nodes, known.nodes)
+  return known.text !== undefined && JSON.stringify(nodes) === known.text
 }
 
 function orderText (order: Order): string {
