@@ -66,6 +66,7 @@ export class NodeRed {
       const red = new NodeRed(config, child, port, output)
       child.stdout!.removeAllListeners('data').on('data', (chunk: string) => { red.#output += chunk })
       child.stderr!.removeAllListeners('data').on('data', (chunk: string) => { red.#output += chunk })
+      child.once('exit', (code, signal) => { red.#output += `\n[the process exited: code ${String(code)}, signal ${String(signal)}]\n` })
       logs.push({ label: `Node-RED on port ${port} (${config.storage})`, output: () => red.#output, from: 0, child })
       return red
     } catch (err) {

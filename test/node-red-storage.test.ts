@@ -137,6 +137,17 @@ describe('flows', () => {
     expect(await storage.getFlows()).toEqual(changeOneTab(flows, 17, 1))
   })
 
+  it('writes nothing with Node-RED\'s readOnly setting', async () => {
+    const dir = join(await tempDir(), 'store')
+    const storage = await started(dir, { readOnly: true })
+    await storage.saveFlows(generateNodeRedFlows({ tabs: 2 }))
+    await storage.saveCredentials({ $: 'x' })
+    await storage.saveSettings({ a: 1 })
+    await storage.saveSessions({ s: 1 })
+    await storage.saveLibraryEntry('functions', 'f.js', {}, 'return msg;')
+    expect(storage.store!.version).toBe(0)
+  })
+
   it('commits nothing for a deploy that changes nothing', async () => {
     const dir = join(await tempDir(), 'store')
     const storage = await started(dir)

@@ -82,6 +82,10 @@ export const suite: Suite = {
       ]
       for (const side of Object.values(sides)) await side.red.stop()
       return rows
+    } catch (err) {
+      // What Node-RED said is the first thing to read when a run fails.
+      for (const [name, side] of Object.entries(sides)) console.error(`--- ${name} Node-RED log (last 4,000 characters) ---\n${side.red.output.slice(-4000)}`)
+      throw err
     } finally {
       await killAll()
     }
@@ -99,7 +103,8 @@ async function startSide (ctx: Context, storage: 'localfilesystem' | 'flowstore'
     userDir: join(dir, 'user'),
     storage,
     flowstore: { location: join(dir, 'store') },
-    settings: { flowFile: 'flows.json', credentialSecret: 'bench' },
+    // A flow file this size needs a larger admin API body limit than Node-RED's 5 MB default.
+    settings: { flowFile: 'flows.json', credentialSecret: 'bench', apiMaxLength: '64mb' },
     measure: true,
     logLevel: 'warn'
   })

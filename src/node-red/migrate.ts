@@ -7,7 +7,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, dirname, extname, isAbsolute, join } from 'node:path'
-import { FlowStoreError } from '../index.ts'
+import { type Flow, FlowStoreError } from '../index.ts'
+import { splitFlows } from './flow-array.ts'
+import { pack } from './json-value.ts'
+import { CREDENTIALS_ID, ORDER_ID, SESSIONS_ID, SETTINGS_PREFIX } from './layout.ts'
+import { libraryRecord } from './library.ts'
 
 export interface NodeRedFiles {
   /** The files that were read. */
@@ -21,6 +25,21 @@ export interface NodeRedFiles {
 }
 
 const SECTIONS = ['nodes', 'users', 'projects', 'modules'] as const
+
+/** The store records of what was read (layout.ts), as the storage module writes them. */
+export function importedRecords (files: NodeRedFiles): Flow[] {
+  const records: Flow[] = []
+  if (files.flows !== undefined) {
+    const { order, segments } = splitFlows(files.flows)
+    for (const [id, segment] of segments) records.push({ id, runs: segment.runs, ...pack(segment.nodes) })
+    records.push({ id: ORDER_ID, segments: order.segments, runs: order.runs })
+  }
+  if (files.credentials !== undefined) records.push({ id: CREDENTIALS_ID, ...pack(files.credentials) })
+  for (const [section, value] of files.settings) records.push({ id: SETTINGS_PREFIX + section, ...pack(value) })
+  if (files.sessions !== undefined) records.push({ id: SESSIONS_ID, ...pack(files.sessions) })
+  for (const entry of files.library) records.push(libraryRecord(entry.type, entry.path, entry.meta, entry.body, false))
+  return records
+}
 
 /** Node-RED's userDir, found as its file storage finds it when the setting is not given. */
 export function userDirOf (settings: { userDir?: unknown }): string {

@@ -24,8 +24,9 @@ import {
   CREDENTIALS_ID, isSegmentId, LAYOUT_FORMAT, META_ID, type Order, ORDER_ID, SESSIONS_ID, SETTINGS_PREFIX
 } from './layout.ts'
 import { getLibraryEntry, libraryRecord } from './library.ts'
-import { readNodeRedFiles, userDirOf } from './migrate.ts'
+import { importedRecords, readNodeRedFiles, userDirOf } from './migrate.ts'
 import { type NodeRedStorageOptions, type ResolvedStorageOptions, resolveStorageOptions } from './options.ts'
+import { Reloader, type Runtime } from './reloader.ts'
 import { type Backend, StoreLink } from './store-link.ts'
 
 /** The storage module: pass it as `storageModule` in Node-RED's settings. */
@@ -50,15 +51,6 @@ export interface NodeRedStorage {
   readonly store: FlowStore | undefined
 }
 
-/** The parts of Node-RED's runtime the module uses (to log, and to reload the flows). */
-interface Runtime {
-  readonly log?: { info?: (message: string) => void, warn?: (message: string) => void }
-  readonly flows?: {
-    loadFlows?: (forceStart?: boolean) => Promise<unknown>
-    getFlows?: () => { rev?: string } | null | undefined
-  }
-}
-
 interface NodeRedSettings {
   readonly userDir?: unknown
   readonly flowFile?: unknown
@@ -78,10 +70,6 @@ interface Known {
 }
 
 const SETTINGS_SECTIONS = ['nodes', 'users', 'projects', 'modules'] as const
-/** How long remote changes are collected before they are compared (one check for a burst). */
-const CHECK_DELAY_MS = 25
-/** Reloads in a row while the runtime and the store still disagree. */
-const MAX_RELOADS = 3
 
 /** A Node-RED storage module keeping flows, credentials, settings, sessions and library in a flowstore store. */
 export function nodeRedStorage (options: NodeRedStorageOptions): NodeRedStorage {
@@ -116,11 +104,7 @@ class FlowstoreStorage {
   #lastFlows: readonly unknown[] | undefined
   /** The runtime has read the flows: from now on, remote changes are reloaded. */
   #loaded = false
-  readonly #changed = new Set<string>()
-  #changedAll = false
-  #checkTimer: ReturnType<typeof setTimeout> | undefined
-  #reloading = false
-  #reloadAgain = false
+  #reloader: Reloader | undefined
 
   constructor (options: ResolvedStorageOptions) {
     this.#options = options
@@ -135,9 +119,21 @@ class FlowstoreStorage {
     await this.close()
     this.#settings = settings as NodeRedSettings
     this.#runtime = runtime as Runtime | undefined
+    const reloader = this.#options.reloadOnChange
+      ? new Reloader(this.#runtime, {
+        runtimeIsBehind: async (ids) => await this.#exclusive(async () => await this.#runtimeIsBehind(ids)),
+        expectedRev: () => revOf(this.#lastFlows),
+        log: (level, message) => { this.#log(level, message) }
+      })
+      : undefined
+    const changed = (ids: readonly string[] | undefined): void => {
+      const relevant = ids?.filter((id) => id === ORDER_ID || id === CREDENTIALS_ID || isSegmentId(id))
+      if (relevant === undefined || relevant.length > 0) reloader?.changed(relevant)
+    }
+    this.#reloader = reloader
     const link = await StoreLink.open(this.#options, {
-      change: (ids) => { this.#onChange(ids) },
-      resync: () => { this.#onChange(undefined) },
+      change: (ids) => { changed(ids) },
+      resync: () => { changed(undefined) },
       log: (level, message) => { this.#log(level, message) }
     })
     try {
@@ -293,8 +289,8 @@ class FlowstoreStorage {
   }
 
   async close (): Promise<void> {
-    clearTimeout(this.#checkTimer)
-    this.#checkTimer = undefined
+    this.#reloader?.close()
+    this.#reloader = undefined
     const link = this.#link
     this.#link = undefined
     if (link === undefined) return
@@ -353,7 +349,7 @@ class FlowstoreStorage {
     for (const id of ids) {
       if (backend.version(id) === this.#known.get(id)?.version) continue
       // This instance is behind: bring it up to date.
-      this.#onChange([id])
+      this.#reloader?.changed([id])
       throw staleDeployError(id)
     }
   }
@@ -365,58 +361,27 @@ class FlowstoreStorage {
    */
   async #firstStart (backend: Backend): Promise<void> {
     if (backend.get(META_ID) !== undefined) return
-    const records: Flow[] = []
-    let imported: string[] = []
-    if (this.#options.migrate) {
-      const files = await readNodeRedFiles(this.#settings)
-      imported = files.read
-      if (files.flows !== undefined) {
-        const { order, segments } = splitFlows(files.flows)
-        for (const [id, segment] of segments) records.push({ id, runs: segment.runs, ...pack(segment.nodes) })
-        records.push({ id: ORDER_ID, segments: order.segments, runs: order.runs })
-      }
-      if (files.credentials !== undefined) records.push({ id: CREDENTIALS_ID, ...pack(files.credentials) })
-      for (const [section, value] of files.settings) records.push({ id: SETTINGS_PREFIX + section, ...pack(value) })
-      if (files.sessions !== undefined) records.push({ id: SESSIONS_ID, ...pack(files.sessions) })
-      for (const entry of files.library) records.push(libraryRecord(entry.type, entry.path, entry.meta, entry.body, false))
-      if (files.flows !== undefined) this.#log('info', `flowstore: imported ${files.flows.length} nodes from ${imported[0] ?? 'the flows file'} into ${this.#options.location} (${imported.length} files read; they are left as they are)`)
-    }
-    records.push({ id: META_ID, format: LAYOUT_FORMAT, createdAt: new Date().toISOString(), migratedFrom: imported })
+    const files = this.#options.migrate ? await readNodeRedFiles(this.#settings) : undefined
+    const records = files === undefined ? [] : importedRecords(files)
+    records.push({ id: META_ID, format: LAYOUT_FORMAT, createdAt: new Date().toISOString(), migratedFrom: files?.read ?? [] })
     try {
       await backend.commit(records, [], () => {
         if (backend.get(META_ID) !== undefined) throw new AlreadyStarted()
       })
     } catch (err) {
       // Another process made the first start meanwhile: its import stands.
-      if (!(err instanceof AlreadyStarted)) throw err
+      if (err instanceof AlreadyStarted) return
+      throw err
     }
-  }
-
-  /** Records changed in the store (undefined: anything may have). */
-  #onChange (ids: readonly string[] | undefined): void {
-    if (!this.#options.reloadOnChange) return
-    if (ids === undefined) {
-      this.#changedAll = true
-    } else {
-      for (const id of ids) if (id === ORDER_ID || id === CREDENTIALS_ID || isSegmentId(id)) this.#changed.add(id)
-    }
-    if ((this.#changed.size > 0 || this.#changedAll) && this.#checkTimer === undefined) {
-      this.#checkTimer = setTimeout(() => {
-        this.#checkTimer = undefined
-        this.#exclusive(async () => await this.#runtimeIsBehind())
-          .then((behind) => { if (behind) void this.#reload() })
-          .catch((err: unknown) => { this.#log('warn', `flowstore: cannot check the store for changes: ${String(err)}`) })
-      }, CHECK_DELAY_MS)
-      this.#checkTimer.unref()
+    if (files?.flows !== undefined) {
+      this.#log('info', `flowstore: imported ${files.flows.length} nodes from ${files.read[0] ?? 'the flows file'} into ${this.#options.location} (${files.read.length} files read; they are left as they are)`)
     }
   }
 
   /** Whether the store holds flows or credentials other than what this process last read or wrote. */
-  async #runtimeIsBehind (): Promise<boolean> {
-    const all = this.#changedAll
-    const ids = [...this.#changed]
-    this.#changed.clear()
-    this.#changedAll = false
+  async #runtimeIsBehind (changed: readonly string[] | undefined): Promise<boolean> {
+    const all = changed === undefined
+    const ids = changed ?? []
     const link = this.#link
     if (link === undefined || !this.#loaded) return false
     const backend = link.backend
@@ -440,39 +405,6 @@ class FlowstoreStorage {
       if ((packedJson(backend.get(CREDENTIALS_ID)) ?? '{}') !== credentials.text) return true
     }
     return false
-  }
-
-  /** Reloads the runtime's flows from the store (what a `reload` deployment does). */
-  async #reload (): Promise<void> {
-    if (this.#reloading) {
-      this.#reloadAgain = true
-      return
-    }
-    const flows = this.#runtime?.flows
-    if (typeof flows?.loadFlows !== 'function' || typeof flows.getFlows !== 'function') return
-    this.#reloading = true
-    try {
-      for (let round = 0; ; round++) {
-        if (flows.getFlows() == null) {
-          // The runtime is still starting: its own load reads the store; check again later.
-          setTimeout(() => { this.#onChange(undefined) }, 100).unref()
-          return
-        }
-        this.#reloadAgain = false
-        this.#log('info', 'flowstore: another instance changed the flows in the store; reloading them')
-        await flows.loadFlows()
-        // A deploy here may have raced the reload: the runtime must run what the store holds.
-        if (!this.#reloadAgain && flows.getFlows()?.rev === revOf(this.#lastFlows)) return
-        if (round + 1 >= MAX_RELOADS) {
-          this.#onChange(undefined)
-          return
-        }
-      }
-    } catch (err) {
-      this.#log('warn', `flowstore: reloading the flows failed: ${String(err)}`)
-    } finally {
-      this.#reloading = false
-    }
   }
 
   #log (level: 'info' | 'warn', message: string): void {
