@@ -54,6 +54,12 @@ const storageModule = config.measure === true ? measured(storage) : storage
 
 const app = express()
 const server = createServer(app)
+// Idle connections stay open longer than any pause between the parent's requests: a server
+// closing one just as the parent reuses it would reset that request. No limit on how long a
+// request may take (a deploy of a big flow file on a busy machine can take minutes).
+server.keepAliveTimeout = 10 * 60_000
+server.headersTimeout = 11 * 60_000
+server.requestTimeout = 0
 const settings = {
   userDir: config.userDir,
   storageModule,

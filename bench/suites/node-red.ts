@@ -29,7 +29,7 @@ import type { Context, Goal, Measured, Row, Suite } from '../lib/types.ts'
 
 const TABS = 1000
 const QUICK_TABS = 200
-const DEPLOYS = 30
+const DEPLOYS = 20
 const QUICK_DEPLOYS = 8
 const FEWER_BYTES: Goal = { max: 0.01, text: '≥ 100× fewer bytes' }
 

@@ -65,10 +65,10 @@ export function isPlainJson (value: unknown, depth: number): boolean {
 }
 
 /**
- * True when `a` is plain JSON deep-equal to `b` with the same key order, so both have the
- * same JSON text; `b` must be plain JSON (a value the store holds). Walks without
- * allocating, which is cheaper than comparing JSON texts. False whenever `a` holds anything
- * else (a Date, undefined, NaN…): then the caller compares JSON texts. Never true for two
+ * True when `a` and `b` are deep-equal with the same key order, made of primitives, arrays
+ * and plain objects, so that both have the same JSON text. Walks without building that text,
+ * which is cheaper. False whenever either holds anything else (a Date, a NaN…), even when
+ * the texts would be the same: the caller then treats `a` as changed. Never true for two
  * values whose JSON texts differ.
  */
 export function sameJson (a: unknown, b: unknown, depth = 0): boolean {
@@ -81,7 +81,7 @@ export function sameJson (a: unknown, b: unknown, depth = 0): boolean {
     }
     return true
   }
-  if (Array.isArray(b) || Object.getPrototypeOf(a) !== Object.prototype) return false
+  if (Array.isArray(b) || Object.getPrototypeOf(a) !== Object.prototype || Object.getPrototypeOf(b) !== Object.prototype) return false
   // The keys of b in order; a's are walked with for-in, which allocates nothing.
   const keysB = Object.keys(b)
   let i = 0

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type Flow, type FlowStore, FlowStoreError } from '../index.ts'
+import { type Flow, type FlowStore, FlowStoreError, isFlowStoreError } from '../index.ts'
 import { joinFlows, splitFlows } from './flow-array.ts'
 import { pack, packedJson, sameJson } from './json-value.ts'
 import {
@@ -176,7 +176,7 @@ class FlowstoreStorage {
         const runs = JSON.stringify(segment.runs)
         const known = this.#known.get(id)
         if (known !== undefined && sameSegment(segment.nodes, runs, known)) continue
-        saves.push({ id, runs: segment.runs, ...pack(segment.nodes) })
+        saves.push({ id, runs: segment.runs, value: segment.nodes })
         changed.push(id)
         // A record new to this process needs no check: adding it changes the order, which is checked.
         if (known !== undefined) checked.push(id)
@@ -190,7 +190,7 @@ class FlowstoreStorage {
       const deletes = [...this.#known.keys()].filter((id) => isSegmentId(id) && !segments.has(id))
       checked.push(...deletes)
       if (saves.length > 0 || deletes.length > 0) {
-        await backend.commit(saves, deletes, () => { this.#assertUnchanged(backend, checked) })
+        await commitFlowRecords(backend, saves, deletes, () => { this.#assertUnchanged(backend, checked) })
         // What the store holds now is the reference for the next deploy (decoded once, frozen).
         for (const id of changed) this.#known.set(id, knownSegment(backend.get(id), backend.version(id)))
         if (orderChanged) this.#known.set(ORDER_ID, { text: orderJson, version: backend.version(ORDER_ID) })
@@ -430,6 +430,29 @@ async function prepareUserDir (settings: NodeRedSettings): Promise<void> {
     await writeFile(packageFile, JSON.stringify(project, null, 4), { flag: 'wx' })
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+}
+
+/**
+ * Commits flow records whose nodes are values; one the store refuses to keep exactly (a
+ * `__proto__` key, a lone surrogate, -0: FLOWSTORE_INVALID_FLOW naming it) is kept as its
+ * JSON text instead, which is all Node-RED reads of it. Letting the store's own check find
+ * these (they are rare) spares every deploy a second walk over the nodes.
+ */
+async function commitFlowRecords (backend: Backend, saves: Flow[], deletes: readonly string[], precondition: () => void): Promise<void> {
+  const asText = new Set<string>()
+  for (;;) {
+    try {
+      await backend.commit(saves, deletes, precondition)
+      return
+    } catch (err) {
+      const id = isFlowStoreError(err, 'FLOWSTORE_INVALID_FLOW') ? err.id : undefined
+      const index = id === undefined || asText.has(id) ? -1 : saves.findIndex((record) => record.id === id)
+      const record = saves[index] as (Flow & { runs: unknown, value?: unknown }) | undefined
+      if (id === undefined || record === undefined || !Object.hasOwn(record, 'value')) throw err
+      asText.add(id)
+      saves[index] = { id, runs: record.runs, json: JSON.stringify(record.value) }
+    }
   }
 }
 

@@ -17,8 +17,6 @@ import { type Flow, FlowService, FlowStore, type FlowStoreError, type FlowStoreO
 
 /** The store as the storage module uses it, whoever owns it. */
 export interface Backend {
-  /** 'owner': this process opened the store; 'client': it works through the owner's socket. */
-  readonly role: 'owner' | 'client'
   get (id: string): Flow | undefined
   /** The store version that last changed this record (0 while not committed), or undefined. */
   version (id: string): number | undefined
@@ -191,7 +189,6 @@ async function tryOpen (options: LinkOptions): Promise<FlowStore | FlowService |
 
 function localBackend (store: FlowStore): Backend {
   return {
-    role: 'owner',
     get: (id) => store.get(id),
     version: (id) => store.lazy(id)?.version,
     ids: () => store.flows.keys(),
@@ -209,7 +206,6 @@ function localBackend (store: FlowStore): Backend {
 
 function remoteBackend (service: FlowService): Backend {
   return {
-    role: 'client',
     get: (id) => service.get(id),
     version: (id) => service.lazy(id)?.version,
     ids: () => service.flows.keys(),
