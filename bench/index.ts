@@ -23,6 +23,7 @@ import { suite as backup } from './suites/backup.ts'
 import { suite as compare } from './suites/compare.ts'
 import { suite as flush } from './suites/flush.ts'
 import { suite as memory } from './suites/memory.ts'
+import { suite as nodeRed } from './suites/node-red.ts'
 import { suite as open } from './suites/open.ts'
 import { suite as postgresSuite } from './suites/postgres.ts'
 import { suite as read } from './suites/read.ts'
@@ -31,7 +32,7 @@ import { suite as service } from './suites/service.ts'
 import { suite as serviceAttack } from './suites/service-attack.ts'
 
 /** Every suite, in run order. Add new suites here. */
-const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, serviceAttack, backup, compare, postgresSuite]
+const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, serviceAttack, backup, compare, postgresSuite, nodeRed]
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')
