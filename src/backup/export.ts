@@ -6,7 +6,10 @@
 // backup based on an earlier backup is refused unless that backup is of the same store.
 
 import { resolve } from 'node:path'
+import { noop } from '../deferred.ts'
 import { FlowStoreError } from '../errors.ts'
+import { isWritableStream } from '../fs/atomic-file.ts'
+import { isLevelCorruption, levelCorruptionError } from '../maintenance/corruption.ts'
 import {
   changesAfterRange, decodeVersion, FLOW_RANGE, flowKey, HEADER_BYTES, keyString,
   MAX_VERSION, parseChange, recordVersion, STORE_ID_KEY, VERSION_KEY
@@ -33,6 +36,8 @@ export interface ExportOptions {
   readonly since?: number | BackupBase | undefined
   readonly compressionLevel?: number | undefined
   readonly onProgress?: ((progress: Progress) => void) | undefined
+  /** Replace an existing file (never the base backup's). */
+  readonly overwrite?: boolean | undefined
 }
 
 // As the open-time scan: a large read-ahead buffer and many entries per nextv().
@@ -87,15 +92,23 @@ function checkBase (base: BackupBase, storeId: string | undefined): void {
   throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `Cannot take a changed-only backup on ${which}: ${why}. Take a full backup instead`)
 }
 
-/** Writes a backup of the committed state of `db` to `file` (see FlowStore.backup()). */
-export async function exportBackup (db: Database, file: string, options: ExportOptions = {}): Promise<BackupInfo> {
-  if (typeof file !== 'string' || file.length === 0) throw new TypeError(`backup() needs a file path, got ${String(file)}`)
+/**
+ * Writes a backup of the committed state of `db` to `file` (see FlowStore.backup()): a path,
+ * or a writable stream (BackupInfo.file is then '-').
+ */
+export async function exportBackup (db: Database, file: string | NodeJS.WritableStream, options: ExportOptions = {}): Promise<BackupInfo> {
+  if (!isWritableStream(file) && (typeof file !== 'string' || file.length === 0)) throw new TypeError(`backup() needs a file path or a writable stream, got ${String(file)}`)
   if (db.supports.explicitSnapshots !== true) {
     throw new TypeError('backup() needs a database with explicit snapshots (classic-level and memory-level have them)')
   }
   const started = performance.now()
   const createdAt = new Date().toISOString()
-  const snapshot = db.snapshot()
+  let snapshot: Snapshot
+  try {
+    snapshot = db.snapshot()
+  } catch (err) {
+    throw notReadable(db, err)
+  }
   try {
     const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view', snapshot } as never) as Uint8Array | undefined) ?? 0
     const storeId = await db.get(STORE_ID_KEY, { keyEncoding: 'utf8', valueEncoding: 'utf8', snapshot } as never) as string | undefined
@@ -108,18 +121,15 @@ export async function exportBackup (db: Database, file: string, options: ExportO
     const kind = since === undefined ? 'full' : 'changes'
     const records = since === undefined ? fullRecords(db, snapshot, version) : changedRecords(db, snapshot, version, since)
     const onProgress = options.onProgress
-    let written
-    try {
-      written = await writeBackupFile(file, { kind, version, baseVersion: since ?? 0, createdAt, storeId }, records, {
-        compressionLevel: options.compressionLevel,
-        onRecords: onProgress === undefined ? undefined : (records, bytes) => { onProgress({ records, total: undefined, bytes }) }
-      })
-    } catch (err) {
-      if (db.status === 'open' || err instanceof FlowStoreError) throw err
-      throw new FlowStoreError('FLOWSTORE_CLOSED', 'The store was closed while a backup was being taken; no backup was written', { cause: err })
-    }
+    const written = await writeBackupFile(file, { kind, version, baseVersion: since ?? 0, createdAt, storeId }, records, {
+      compressionLevel: options.compressionLevel,
+      overwrite: options.overwrite,
+      // Never replace the base backup, never write into the store's own directory.
+      reads: [base?.file, (db as { location?: unknown }).location as string | undefined],
+      onRecords: onProgress === undefined ? undefined : (records, bytes) => { onProgress({ records, total: undefined, bytes }) }
+    })
     return {
-      file: resolve(file),
+      file: typeof file === 'string' ? resolve(file) : '-',
       version,
       baseVersion: since ?? 0,
       kind,
@@ -131,9 +141,27 @@ export async function exportBackup (db: Database, file: string, options: ExportO
       durationMs: performance.now() - started,
       storeId
     }
+  } catch (err) {
+    throw err instanceof FlowStoreError ? err : notReadable(db, err)
   } finally {
-    await snapshot.close()
+    await snapshot.close().catch(noop)
   }
+}
+
+/**
+ * A LevelDB failure while reading the store for a backup. The store closes its database only
+ * while it recovers from a failed write (flusher.ts: it is reopened before the next batch,
+ * and stays closed while that fails, e.g. on a full disk), or when a database passed in was
+ * closed by its owner.
+ */
+function notReadable (db: Database, cause: unknown): FlowStoreError {
+  const location = (db as { location?: unknown }).location
+  const directory = typeof location === 'string' ? location : undefined
+  if (isLevelCorruption(cause)) return levelCorruptionError(directory, cause)
+  if (db.status !== 'open') {
+    return new FlowStoreError('FLOWSTORE_WRITE_FAILED', 'The store cannot be read for a backup right now: its database is closed, to be reopened by the next flush after a failed write (is the disk full?), or, for a database passed to FlowStore.open(), by its owner. No backup was written; take it again once saves succeed', { cause })
+  }
+  return new FlowStoreError('FLOWSTORE_OPEN_FAILED', `Reading the store${directory === undefined ? '' : ` ${directory}`} for a backup failed; no backup was written`, { cause })
 }
 
 function damaged (id: string, what: string): FlowStoreError {
