@@ -22,7 +22,7 @@ import { ioError } from '../fs/io-error.ts'
 import type { FlowStore } from '../store.ts'
 import type { Flow } from '../types.ts'
 import { BACKUP_EXTENSION } from './format.ts'
-import { restoreBackup } from './restore.ts'
+import { restoreFiles } from './restore.ts'
 import type { BackupInfo, Progress, RestoreInfo, RestoreOptions } from './types.ts'
 
 export const MANIFEST_FILE = 'manifest.json'
@@ -403,7 +403,7 @@ export async function restoreFromDirectory (dir: string, location: string, optio
   if (chain === undefined) {
     throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `The newest backup in ${directory} (${basename(latest.file)}) cannot be restored: a backup it applies on is missing`)
   }
-  return await restoreBackup(chain.map((entry) => entry.file), location, restoreOptions)
+  return await restoreFiles(chain.map((entry) => entry.file), location, restoreOptions, [directory])
 }
 
 /**

@@ -13,6 +13,8 @@ export interface Leftover {
   readonly path: string
   /** What it was for: 'backup', 'export', 'manifest', 'restore' or 'old'. */
   readonly kind: TempKind
+  /** The name of the file or directory it was to become (or was set aside from). */
+  readonly target: string
   /** The process that wrote it; undefined for a name written by an earlier version. */
   readonly pid: number | undefined
   /**
@@ -42,7 +44,7 @@ export async function findLeftovers (directory: string, kinds?: readonly TempKin
     const path = join(directory, name)
     const bytes = await sizeOf(path)
     if (bytes === undefined) continue
-    found.push({ path, kind: temp.kind, pid: temp.pid, stale: writerIsGone(temp), bytes })
+    found.push({ path, kind: temp.kind, target: temp.target, pid: temp.pid, stale: writerIsGone(temp), bytes })
   }
   return found
 }
