@@ -157,7 +157,7 @@ export async function checkRestoreTarget (location: string, overwrite: boolean, 
     throw unsafe(`Cannot restore into ${shown}: it holds files that are not a flowstore store's (${listed(layout.foreign)}); a restore replaces only a flowstore store or an empty directory. Restore into a new directory`)
   }
   if (!overwrite) {
-    throw new FlowStoreError('FLOWSTORE_TARGET_NOT_EMPTY', `${shown} already holds a store; restore into a new or empty directory, or pass { overwrite: true } to replace it`)
+    throw new FlowStoreError('FLOWSTORE_TARGET_NOT_EMPTY', `${shown} is not empty: it holds a store. Restore into a new or empty directory, or pass { overwrite: true } to replace that store`)
   }
   // FLOWSTORE_LOCKED ("Cannot restore into …") when a FlowStore has it open.
   return { shown, path, state: 'store', held: await holdDirectory(path, 'restore into') }

@@ -1,10 +1,11 @@
 // flowstore verify <backup>...: reads backups to the end and checks everything a restore
 // would; exit 1 when any has a problem.
 
-import { type BackupReport, listBackups, verifyBackup } from '../../index.ts'
+import { type BackupReport, type Leftover, listBackups, listLeftovers, verifyBackup } from '../../index.ts'
 import { type Command, expectPositionals } from '../command.ts'
 import { isDirectory } from '../database.ts'
 import { EXIT_FAILURE, EXIT_OK } from '../errors.ts'
+import { leftoverLines } from '../leftovers.ts'
 import { formatCount } from '../output.ts'
 
 export const verifyCommand: Command = {
@@ -15,7 +16,8 @@ export const verifyCommand: Command = {
     'Reads each backup to the end and checks what a restore would: the gzip stream, the',
     'header, every record, the record counts and the sha256 checksum. A backup directory',
     'stands for every backup its manifest lists (their checksums are compared with the',
-    'manifest too). Exits 1 if any backup has a problem.'
+    'manifest too), and what interrupted runs left there is listed. Exits 1 if any backup has',
+    'a problem.'
   ],
   options: {},
   examples: [
@@ -25,8 +27,10 @@ export const verifyCommand: Command = {
   async run (args) {
     const targets = expectPositionals(this, args, 1, Infinity, '<backup|dir>...')
     const reports: BackupReport[] = []
+    const leftovers: Leftover[] = []
     for (const target of targets) {
       if (await isDirectory(target)) {
+        leftovers.push(...await listLeftovers(target))
         for (const entry of await listBackups(target)) {
           const report = await verifyBackup(entry.file)
           const mismatch = report.ok && report.checksum !== entry.checksum
@@ -48,6 +52,7 @@ export const verifyCommand: Command = {
     }
     if (reports.length === 0) text.push('no backups to verify')
     else text.push(ok ? `${reports.length} backup(s) ok` : `${reports.filter((r) => !r.ok).length} of ${reports.length} backup(s) have problems`)
-    return { json: { ok, backups: reports }, text, exitCode: ok ? EXIT_OK : EXIT_FAILURE }
+    text.push(...leftoverLines(leftovers))
+    return { json: { ok, backups: reports, leftovers }, text, exitCode: ok ? EXIT_OK : EXIT_FAILURE }
   }
 }
