@@ -17,6 +17,7 @@ import {
   backupToDirectory, type BackupInfo, exportJson, FlowStore, type FlowStoreErrorCode, isFlowStoreError,
   restoreBackup, restoreFromDirectory, verifyBackup
 } from '../src/index.ts'
+import { checkRestoreTarget } from '../src/backup/restore-target.ts'
 import { TSX } from './cli-run.ts'
 import { killChildren, startChild } from './fixtures/child.ts'
 import { tempDir } from './helpers.ts'
@@ -252,28 +253,40 @@ describe('restore targets', () => {
     expect(err.message).toContain('is inside')
   })
 
-  it('the working directory, the home directory and / are refused, even with overwrite; nothing in them changes', async () => {
+  it('the working directory, the home directory and a directory containing the working directory are refused, even with overwrite; nothing in them changes', async () => {
     const { file } = await backupOf(['a'])
-    // In a child process whose working and home directories are fresh temp directories.
-    const work = await tempDir()
-    const home = await tempDir()
+    // In a child process whose working and home directories are fresh temp directories, so
+    // that even a restore that did not refuse them would only ever touch this test's files.
+    const outer = await tempDir()
+    const work = join(outer, 'work')
+    const home = join(outer, 'home')
+    await mkdir(work)
+    await mkdir(home)
     await writeFile(join(work, 'notes.txt'), 'work')
     await writeFile(join(home, '.profile'), 'home')
     const script = `
       import { restoreBackup } from ${JSON.stringify(join(import.meta.dirname, '..', 'src', 'index.ts'))}
-      for (const target of ['.', ${JSON.stringify(home)}, '/', '..']) {
+      for (const target of ['.', ${JSON.stringify(home)}, '..']) {
         try { await restoreBackup(${JSON.stringify(file)}, target, { overwrite: true }); console.log(target, 'RESTORED') }
         catch (err) { console.log(target, err.code, err.message) }
       }`
     const run = spawnSync(process.execPath, ['--import', TSX, '--input-type=module', '-e', script], { cwd: work, env: { ...process.env, HOME: home }, encoding: 'utf8' })
     const lines = run.stdout.trim().split('\n')
-    expect(lines, run.stderr).toHaveLength(4)
+    expect(lines, run.stderr).toHaveLength(3)
     expect(lines[0]).toMatch(/^\. FLOWSTORE_TARGET_UNSAFE .*the working directory/)
     expect(lines[1]).toMatch(/FLOWSTORE_TARGET_UNSAFE .*your home directory/)
-    expect(lines[2]).toMatch(/^\/ FLOWSTORE_TARGET_UNSAFE .*the root directory/)
-    expect(lines[3]).toMatch(/^\.\. FLOWSTORE_TARGET_UNSAFE .*contains/)
+    expect(lines[2]).toMatch(/^\.\. FLOWSTORE_TARGET_UNSAFE .*contains (your home|the working) directory/)
     expect(await readdir(work)).toEqual(['notes.txt'])
     expect(await readdir(home)).toEqual(['.profile'])
+    expect((await readdir(outer)).sort()).toEqual(['home', 'work'])
+  })
+
+  it('the root directory is refused as a restore target, whatever the options', async () => {
+    // Checked on the target check itself: a test must never ask a restore to replace /.
+    for (const overwrite of [false, true]) {
+      const err = await expectCode(checkRestoreTarget('/', overwrite, []), 'FLOWSTORE_TARGET_UNSAFE')
+      expect(err.message).toContain('the root directory')
+    }
   })
 
   it('a file is refused as a target, even with overwrite', async () => {
