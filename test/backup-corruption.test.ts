@@ -185,6 +185,9 @@ describe('garbage and crafted files', () => {
       'pinned gzip of text': craft([Buffer.from('FLOWSTORE-BACKUP hello world')]),
       // A good header, then something wrong after the end.
       'backup with bytes appended': Buffer.concat([valid, Buffer.from('extra')]),
+      // gunzip stops at the end of the member and ignores zeros after it.
+      'backup with zeros appended': Buffer.concat([valid, Buffer.alloc(10)]),
+      'backup with a megabyte of zeros appended': Buffer.concat([valid, Buffer.alloc(1024 * 1024)]),
       'two backups concatenated': Buffer.concat([valid, valid])
     }
     for (const [name, bytes] of Object.entries(cases)) {
