@@ -93,11 +93,18 @@ export async function checkFileTarget (file: string, options: AtomicFileOptions)
   if (stats?.isSymbolicLink() === true) {
     try {
       stats = await stat(absolute)
-      target = await realpath(absolute)
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw ioError(err, `Checking the ${what} target`, absolute)
       const points = await readlink(absolute).catch(() => '?')
       throw unsafe(`Cannot write the ${what} to ${absolute}: it is a symbolic link to nothing (${points}); remove the link or choose another name`)
+    }
+    // Only a link to a regular file is followed (/proc/self/fd/1 has no real path to follow).
+    if (stats.isFile()) {
+      try {
+        target = await realpath(absolute)
+      } catch (err) {
+        throw ioError(err, `Checking the ${what} target`, absolute)
+      }
     }
   }
   const real = stats === undefined ? await realPathOf(absolute) : target
