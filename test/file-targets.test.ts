@@ -18,6 +18,7 @@ import {
   restoreBackup, restoreFromDirectory, verifyBackup
 } from '../src/index.ts'
 import { checkRestoreTarget } from '../src/backup/restore-target.ts'
+import { OwnerClient } from '../src/service/owner-client.ts'
 import { TSX } from './cli-run.ts'
 import { killChildren, startChild } from './fixtures/child.ts'
 import { tempDir } from './helpers.ts'
@@ -376,6 +377,24 @@ describe('restore targets', () => {
         const run = spawnSync(process.execPath, ['-e', `try { require('fs').readFileSync(${JSON.stringify(join(location, name))}); console.log('read') } catch (e) { console.log(e.code) }`], { uid: 65534, gid: 65534, encoding: 'utf8' })
         expect({ name, result: run.stdout.trim() }).toEqual({ name, result: 'EACCES' })
       }
+    }
+  })
+})
+
+describe('backups taken by the owner of a served store', () => {
+  it('refuse an existing file unless overwrite travels with the request', async () => {
+    const { dir, store } = await storeWith(12)
+    await store.serve()
+    const file = join(dir, 'live.fsbk')
+    await writeFile(file, 'keep me')
+    const client = await OwnerClient.connect(store.directory!)
+    try {
+      await expectCode(client.backup(file), 'FLOWSTORE_TARGET_EXISTS')
+      expect(await readFile(file, 'utf8')).toBe('keep me')
+      const info = await client.backup(file, { overwrite: true })
+      expect(await verifyBackup(file)).toMatchObject({ ok: true, flows: 12, checksum: info.checksum })
+    } finally {
+      await client.close()
     }
   })
 })
