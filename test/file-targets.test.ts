@@ -120,6 +120,8 @@ describe('backup and export targets', () => {
     await expectCode(store.backup(join(dir, 'db', 'inside.fsbk')), 'FLOWSTORE_TARGET_UNSAFE')
     await expectCode(store.backup(join(dir, 'db', 'CURRENT'), { overwrite: true }), 'FLOWSTORE_TARGET_UNSAFE')
     await expectCode(exportJson(store, join(dir, 'db', 'flows.json')), 'FLOWSTORE_TARGET_UNSAFE')
+    await expectCode(backupToDirectory(store, join(dir, 'db', 'backups')), 'FLOWSTORE_TARGET_UNSAFE')
+    expect((await readdir(join(dir, 'db'))).filter((name) => !/^(CURRENT|LOCK|LOG(\.old)?|MANIFEST-\d+|\d+\.(log|ldb))$/.test(name))).toEqual([])
     await store.close()
     expect(await idsOf(join(dir, 'db'))).toHaveLength(5)
   })

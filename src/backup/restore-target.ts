@@ -14,9 +14,10 @@
 
 import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { FlowStoreError } from '../errors.ts'
 import { errnoCode, ioError } from '../fs/io-error.ts'
+import { isInside, realPathOf } from '../fs/paths.ts'
 import { isLevelDbFile } from '../maintenance/leveldb-files.ts'
 import { type HeldDirectory, holdDirectory } from '../maintenance/lock.ts'
 
@@ -40,21 +41,6 @@ export interface RestoreTarget {
 
 function unsafe (message: string): FlowStoreError {
   return new FlowStoreError('FLOWSTORE_TARGET_UNSAFE', message)
-}
-
-function isInside (path: string, directory: string): boolean {
-  const rel = relative(directory, path)
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel))
-}
-
-/** The real path of `path`, or of its nearest existing ancestor joined with the rest. */
-export async function realPathOf (path: string): Promise<string> {
-  try {
-    return await realpath(path)
-  } catch {
-    const parent = dirname(path)
-    return parent === path ? path : join(await realPathOf(parent), basename(path))
-  }
 }
 
 function describeType (stats: { isFile (): boolean, isCharacterDevice (): boolean, isBlockDevice (): boolean, isFIFO (): boolean, isSocket (): boolean }): string {

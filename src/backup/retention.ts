@@ -19,6 +19,7 @@ import { pipeline } from 'node:stream/promises'
 import { FlowStoreError, isFlowStoreError } from '../errors.ts'
 import { writeFileAtomically } from '../fs/atomic-file.ts'
 import { ioError } from '../fs/io-error.ts'
+import { isInside, realPathOf } from '../fs/paths.ts'
 import type { FlowStore } from '../store.ts'
 import type { Flow } from '../types.ts'
 import { BACKUP_EXTENSION } from './format.ts'
@@ -296,6 +297,12 @@ async function freeName (directory: string, version: number, kind: string): Prom
  */
 export async function backupToDirectory<F extends Flow> (store: FlowStore<F>, dir: string, options: DirectoryBackupOptions = {}): Promise<BackupEntry> {
   const directory = resolve(dir)
+  const own = store.directory
+  if (own !== undefined) {
+    if (isInside(await realPathOf(directory), await realPathOf(own))) {
+      throw new FlowStoreError('FLOWSTORE_TARGET_UNSAFE', `Cannot back up into ${directory}: it is inside the store's own directory ${own}, which holds only the store's files`)
+    }
+  }
   try {
     await mkdir(directory, { recursive: true, mode: 0o700 })
   } catch (err) {

@@ -18,13 +18,14 @@
 
 import { createWriteStream, rmSync } from 'node:fs'
 import { type FileHandle, link, lstat, mkdir, open, readlink, realpath, rename, rm, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { Writable } from 'node:stream'
 import { noop } from '../deferred.ts'
 import { FlowStoreError } from '../errors.ts'
 import { cleanUpOnInterrupt } from './interrupt-cleanup.ts'
 import { errnoCode, ioError, isSystemError } from './io-error.ts'
 import { removeStaleLeftovers } from './leftovers.ts'
+import { isInside, realPathOf } from './paths.ts'
 import { type TempKind, tempPath } from './temp-names.ts'
 
 export interface AtomicFileOptions {
@@ -58,21 +59,6 @@ function describeType (stats: { isDirectory (): boolean, isCharacterDevice (): b
   if (stats.isFIFO()) return 'a named pipe (FIFO)'
   if (stats.isSocket()) return 'a socket'
   return 'not a regular file'
-}
-
-function isInside (path: string, directory: string): boolean {
-  const rel = relative(directory, path)
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel))
-}
-
-/** The real path of `path`, or of its nearest existing ancestor joined with the rest. */
-async function realPathOf (path: string): Promise<string> {
-  try {
-    return await realpath(path)
-  } catch {
-    const parent = dirname(path)
-    return parent === path ? path : join(await realPathOf(parent), basename(path))
-  }
 }
 
 /**
