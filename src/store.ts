@@ -263,13 +263,14 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
    * Writes a backup of the last committed state to `file`, read through one snapshot
    * while the store keeps working: a full one, or with `since` (a version, an earlier backup
    * file or its BackupInfo) a changed-only one. Saves not yet committed are not in it:
-   * `await store.flush()` first to include them.
+   * `await store.flush()` first to include them. `file` may also be a writable stream (such
+   * as process.stdout): the backup is streamed into it, and the stream is left open.
    */
-  async backup (file: string, options: BackupOptions = {}): Promise<BackupInfo> {
+  async backup (file: string | NodeJS.WritableStream, options: BackupOptions = {}): Promise<BackupInfo> {
     this.#assertReadable()
     const since = await resolveSince(options.since)
     this.#assertReadable()
-    return await this.#track(exportBackup(this.#engine, file, { since, compressionLevel: options.compressionLevel, onProgress: options.onProgress }))
+    return await this.#track(exportBackup(this.#engine, file, { since, compressionLevel: options.compressionLevel, overwrite: options.overwrite, onProgress: options.onProgress }))
   }
 
   /** What changed after `version`, read from the persisted change record (no full scan). */

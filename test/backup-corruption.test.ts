@@ -185,6 +185,9 @@ describe('garbage and crafted files', () => {
       'pinned gzip of text': craft([Buffer.from('FLOWSTORE-BACKUP hello world')]),
       // A good header, then something wrong after the end.
       'backup with bytes appended': Buffer.concat([valid, Buffer.from('extra')]),
+      // gunzip stops at the end of the member and ignores zeros after it.
+      'backup with zeros appended': Buffer.concat([valid, Buffer.alloc(10)]),
+      'backup with a megabyte of zeros appended': Buffer.concat([valid, Buffer.alloc(1024 * 1024)]),
       'two backups concatenated': Buffer.concat([valid, valid])
     }
     for (const [name, bytes] of Object.entries(cases)) {
@@ -306,11 +309,25 @@ describe('chains', () => {
 })
 
 describe('the target location', () => {
-  it('a non-empty location is refused with FLOWSTORE_TARGET_NOT_EMPTY and left as it was', async () => {
+  it('a location holding a store is refused with FLOWSTORE_TARGET_NOT_EMPTY without overwrite, and left as it was', async () => {
+    const { full } = await smallBackups()
+    const location = join(await tempDir(), 'db')
+    const old = await FlowStore.open(location)
+    await old.save({ id: 'old-1' })
+    await old.close()
+    expectCode(await rejectionOf(restoreBackup(full.file, location)), 'FLOWSTORE_TARGET_NOT_EMPTY')
+    expect([...(await open(location)).flows.keys()]).toEqual(['old-1'])
+  })
+
+  it('a location holding anything but a store is refused with FLOWSTORE_TARGET_UNSAFE, even with overwrite, and left as it was', async () => {
     const { full } = await smallBackups()
     const location = await tempDir()
     await writeFile(join(location, 'notes.txt'), 'keep me')
-    expectCode(await rejectionOf(restoreBackup(full.file, location)), 'FLOWSTORE_TARGET_NOT_EMPTY')
+    for (const overwrite of [false, true]) {
+      const err = await rejectionOf(restoreBackup(full.file, location, { overwrite }))
+      expectCode(err, 'FLOWSTORE_TARGET_UNSAFE')
+      expect((err as Error).message).toContain('"notes.txt"')
+    }
     expect(await readdir(location)).toEqual(['notes.txt'])
     expect(await readFile(join(location, 'notes.txt'), 'utf8')).toBe('keep me')
   })
@@ -424,16 +441,26 @@ describe('backup files', () => {
     const taken = join(dir, 'taken.fsbk')
     await mkdir(taken)
     await writeFile(join(taken, 'inside'), 'x')
-    await expect(store.backup(taken)).rejects.toThrow()
-    expect((await readdir(dir)).filter((name) => name.includes('.tmp-'))).toEqual([])
+    expectCode(await rejectionOf(store.backup(taken)), 'FLOWSTORE_TARGET_UNSAFE')
+    expect(await leftovers(dir, ['db', 'full.fsbk', 'changes.fsbk', 'taken.fsbk'])).toEqual([])
   })
 
-  it('a backup to an existing file name replaces that file whole', async () => {
+  it('a backup to an existing file name is refused with FLOWSTORE_TARGET_EXISTS, leaving the file as it was', async () => {
+    const { full, dir } = await smallBackups()
+    const before = await readFile(full.file)
+    const store = await open(join(await tempDir(), 'db'))
+    await store.saveMany(generateFlows(5))
+    expectCode(await rejectionOf(store.backup(full.file)), 'FLOWSTORE_TARGET_EXISTS')
+    expect(await readFile(full.file)).toEqual(before)
+    expect(await leftovers(dir, ['db', 'full.fsbk', 'changes.fsbk'])).toEqual([])
+  })
+
+  it('with overwrite, a backup to an existing file name replaces that file whole', async () => {
     const { full, dir } = await smallBackups()
     const store = await open(join(await tempDir(), 'db'))
     await store.saveMany(generateFlows(5))
-    const again = await store.backup(full.file)
+    const again = await store.backup(full.file, { overwrite: true })
     expect(await verifyBackup(full.file)).toMatchObject({ ok: true, flows: 5, checksum: again.checksum })
-    expect((await readdir(dir)).filter((name) => name.includes('.tmp-'))).toEqual([])
+    expect(await leftovers(dir, ['db', 'full.fsbk', 'changes.fsbk'])).toEqual([])
   })
 })

@@ -2,16 +2,23 @@
 // injected failures (test/faulty-level.ts): batch writes that fail at random points of a long
 // random workload, iterator steps that fail during open and during a backup, snapshots that
 // fail; and a real small file system that fills up (a 4 MiB tmpfs, where the machine lets the
-// test mount one). Acknowledged means on disk; failed means reported and retried; after the
-// faults stop, a reopened store equals the model of every write.
+// test mount one), under a store, a backup, an export and a restore, and a gzip bomb restored
+// onto it. Acknowledged means on disk; failed means reported and retried; after the faults
+// stop, a reopened store equals the model of every write.
 
 import { execFileSync } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Readable, Transform, type TransformCallback } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { createGzip } from 'node:zlib'
+import { Packr } from 'msgpackr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateFlow, type GeneratedFlow, mulberry32, mutateFlow } from '../examples/generate-flows.ts'
-import { FlowStore, FlowStoreError, isFlowStoreError } from '../src/index.ts'
+import { GZIP_HEADER } from '../src/backup/format.ts'
+import { exportJson, FlowStore, FlowStoreError, isFlowStoreError, restoreBackup } from '../src/index.ts'
 import { checkStore } from '../src/maintenance/check.ts'
 import { repairStore } from '../src/maintenance/repair.ts'
 import { FaultyClassicLevel, InjectedFault } from './faulty-level.ts'
@@ -171,6 +178,13 @@ describe('iterator steps failing during open', () => {
 })
 
 describe('a backup whose storage reads fail', () => {
+  /** A FlowStoreError that keeps the storage failure as its cause. */
+  async function expectFailedRead (backup: Promise<unknown>): Promise<void> {
+    const err = await backup.then(() => expect.unreachable('the backup succeeded'), (e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_OPEN_FAILED')).toBe(true)
+    expect((err as Error).cause).toBeInstanceOf(InjectedFault)
+  }
+
   async function storeOnFaultyDb (): Promise<{ dir: string, backups: string, db: InstanceType<typeof FaultyClassicLevel>, store: FlowStore }> {
     const dir = await tempDir()
     const backups = await tempDir()
@@ -183,7 +197,7 @@ describe('a backup whose storage reads fail', () => {
   it('rejects when the snapshot fails, leaves no file, and the store keeps working', async () => {
     const { backups, db, store } = await storeOnFaultyDb()
     db.faults.snapshot(1)
-    await expect(store.backup(join(backups, 'a.fsbk'))).rejects.toBeInstanceOf(InjectedFault)
+    await expectFailedRead(store.backup(join(backups, 'a.fsbk')))
     expect(await readdir(backups)).toEqual([])
     await store.save({ id: 'after', ok: true })
     const info = await store.backup(join(backups, 'b.fsbk'))
@@ -197,7 +211,7 @@ describe('a backup whose storage reads fail', () => {
     const { backups, db, store } = await storeOnFaultyDb()
     // The first step reads 1000 flows; the second fails after the backup file was started.
     db.faults.nextv(1, 1)
-    await expect(store.backup(join(backups, 'a.fsbk'))).rejects.toBeInstanceOf(InjectedFault)
+    await expectFailedRead(store.backup(join(backups, 'a.fsbk')))
     expect(await readdir(backups)).toEqual([])
     await store.save({ id: 'after', ok: true })
     expect((await store.backup(join(backups, 'b.fsbk'))).flows).toBe(1201)
@@ -324,3 +338,105 @@ describe('a disk that fills up', () => {
     }
   })
 })
+
+describe('backups, exports and restores on a disk that is full', () => {
+  it.skipIf(!canMount)(`a backup onto a full disk fails with FLOWSTORE_IO_ERROR naming the backup, not a temporary, and leaves nothing there${skipReason}`, async () => {
+    const fs = await smallFileSystem()
+    await writeFile(join(fs, 'filler'), Buffer.alloc(3.9 * 1024 * 1024))
+    const store = await FlowStore.open<GeneratedFlow>(join(await tempDir(), 'db'))
+    for (let i = 0; i < 2000; i += 500) await store.saveMany(Array.from({ length: 500 }, (_, j) => generateFlow(i + j)))
+    const target = join(fs, 'full.fsbk')
+    const err = await store.backup(target).then(() => expect.unreachable('the backup fit'), (e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_IO_ERROR')).toBe(true)
+    expect((err as Error).message).toBe(`Writing the backup ${target} failed: no space left on the device (the disk is full)`)
+    expect((err as Error).cause).toMatchObject({ code: 'ENOSPC' })
+    expect(await readdir(fs)).toEqual(['filler'])
+    // The same through an export.
+    const exported = await exportJson(store, join(fs, 'flows.json')).then(() => expect.unreachable('the export fit'), (e: unknown) => e)
+    expect(isFlowStoreError(exported, 'FLOWSTORE_IO_ERROR')).toBe(true)
+    expect(await readdir(fs)).toEqual(['filler'])
+    await store.close()
+  })
+
+  it.skipIf(!canMount)(`a backup while the store's database is closed after a failed write is refused with FLOWSTORE_WRITE_FAILED, keeping the cause${skipReason}`, async () => {
+    const fs = await smallFileSystem()
+    await writeFile(join(fs, 'filler'), Buffer.alloc(3.5 * 1024 * 1024))
+    const store = await FlowStore.open<GeneratedFlow>(join(fs, 'db'))
+    // The second failure is the reopen before the retried batch: the database stays closed.
+    await fillUntilFull(store, 2)
+    const err = await store.backup(join(await tempDir(), 'b.fsbk')).then(() => expect.unreachable('the backup ran'), (e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_WRITE_FAILED')).toBe(true)
+    expect((err as Error).message).toMatch(/database is closed/)
+    expect((err as Error).cause).toMatchObject({ code: 'LEVEL_DATABASE_NOT_OPEN' })
+    await rm(join(fs, 'filler'))
+    await store.flush()
+    const info = await store.backup(join(await tempDir(), 'b.fsbk'))
+    expect(info.flows).toBe(store.size)
+    await store.close()
+  })
+
+  it.skipIf(!canMount)(`a restore onto a full disk fails with FLOWSTORE_IO_ERROR naming the target, leaves the store there as it was and nothing beside it${skipReason}`, async () => {
+    const source = await FlowStore.open<GeneratedFlow>(join(await tempDir(), 'db'))
+    for (let i = 0; i < 20_000; i += 1000) await source.saveMany(Array.from({ length: 1000 }, (_, j) => generateFlow(i + j)))
+    const backup = await source.backup(join(await tempDir(), 'full.fsbk'))
+    await source.close()
+    const fs = await smallFileSystem()
+    const target = join(fs, 'db')
+    const old = await FlowStore.open(target)
+    await old.saveMany([{ id: 'old-1' }, { id: 'old-2' }])
+    await old.close()
+    const err = await restoreBackup(backup.file, target, { overwrite: true }).then(() => expect.unreachable('the restore fit'), (e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_IO_ERROR')).toBe(true)
+    expect((err as Error).message).toContain(target)
+    expect((err as Error).message).toMatch(/no space left on the device/)
+    expect(await readdir(fs)).toEqual(['db'])
+    const reopened = await FlowStore.open(target)
+    expect([...reopened.flows.keys()].sort()).toEqual(['old-1', 'old-2'])
+    await reopened.close()
+  })
+})
+
+describe('a gzip bomb', () => {
+  /** A backup of 16 flows of 16 MiB each ("aaaa…", a few KiB compressed) whose trailer has a wrong checksum. */
+  async function bomb (file: string): Promise<void> {
+    const packr = new Packr({ useRecords: false })
+    const frame = (value: unknown): Buffer => {
+      const payload = packr.pack(value)
+      const out = Buffer.alloc(4 + payload.length)
+      out.writeUInt32BE(payload.length)
+      out.set(payload, 4)
+      return out
+    }
+    async function * content (): AsyncGenerator<Buffer> {
+      yield frame({ type: 'header', magic: 'FLOWSTORE-BACKUP', format: 1, kind: 'full', version: 1, baseVersion: 0, createdAt: new Date(0).toISOString() })
+      const blob = 'a'.repeat(16 * 1024 * 1024 - 1024)
+      for (let i = 0; i < 16; i++) {
+        const id = `bomb-${String(i).padStart(2, '0')}`
+        yield frame({ id, version: 1, bytes: packr.pack({ id, blob }) })
+      }
+      yield frame({ type: 'trailer', records: 16, deletions: 0, sha256: '0'.repeat(64) })
+    }
+    await pipeline(Readable.from(content()), createGzip({ level: 9 }), new PinHeader(), createWriteStream(file))
+  }
+
+  it.skipIf(!canMount)(`is refused by its checksum before anything is written: a restore onto a 4 MiB disk fails with FLOWSTORE_BACKUP_CORRUPT, not a full disk${skipReason}`, async () => {
+    const file = join(await tempDir(), 'bomb.fsbk')
+    await bomb(file)
+    const fs = await smallFileSystem()
+    const err = await restoreBackup(file, join(fs, 'restored')).then(() => expect.unreachable('restored'), (e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_BACKUP_CORRUPT')).toBe(true)
+    expect((err as Error).message).toContain('checksum mismatch')
+    expect(await readdir(fs)).toEqual([])
+  })
+})
+
+/** Pins the gzip header's MTIME, XFL and OS bytes as a backup file has them. */
+class PinHeader extends Transform {
+  #seen = 0
+
+  override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    for (let i = Math.max(4, this.#seen); i < GZIP_HEADER.length && i - this.#seen < chunk.length; i++) chunk[i - this.#seen] = GZIP_HEADER[i]!
+    this.#seen += chunk.length
+    callback(null, chunk)
+  }
+}

@@ -532,7 +532,9 @@ describe('scheduled backups', () => {
     })
     await schedule.stop()
     expect(errors.length).toBeGreaterThanOrEqual(2)
-    expect(['EEXIST', 'ENOTDIR']).toContain((errors[0] as { code?: string }).code)
+    expect(isFlowStoreError(errors[0], 'FLOWSTORE_IO_ERROR')).toBe(true)
+    expect((errors[0] as Error).message).toContain(dir)
+    expect(['EEXIST', 'ENOTDIR']).toContain(((errors[0] as Error).cause as { code?: string }).code)
     expect(taken.kind).toBe('full')
   })
 

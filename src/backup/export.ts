@@ -7,9 +7,12 @@
 // backup is of the same store.
 
 import { resolve } from 'node:path'
+import { noop } from '../deferred.ts'
 import type { Engine, EngineSnapshot } from '../engine/types.ts'
 import { FlowStoreError } from '../errors.ts'
+import { isWritableStream } from '../fs/atomic-file.ts'
 import { HEADER_BYTES, MAX_VERSION, recordVersion } from '../layout.ts'
+import { isLevelCorruption, levelCorruptionError } from '../leveldb/corruption.ts'
 import { type BackupRecord, readBackupHeader, writeBackupFile } from './format.ts'
 import type { BackupInfo, BackupOptions, Progress } from './types.ts'
 
@@ -31,6 +34,8 @@ export interface ExportOptions {
   readonly since?: number | BackupBase | undefined
   readonly compressionLevel?: number | undefined
   readonly onProgress?: ((progress: Progress) => void) | undefined
+  /** Replace an existing file (never the base backup's). */
+  readonly overwrite?: boolean | undefined
 }
 
 /**
@@ -71,12 +76,20 @@ function checkBase (base: BackupBase, storeId: string | undefined): void {
   throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `Cannot take a changed-only backup on ${which}: ${why}. Take a full backup instead`)
 }
 
-/** Writes a backup of the committed state of `engine`'s store to `file` (see FlowStore.backup()). */
-export async function exportBackup (engine: Engine, file: string, options: ExportOptions = {}): Promise<BackupInfo> {
-  if (typeof file !== 'string' || file.length === 0) throw new TypeError(`backup() needs a file path, got ${String(file)}`)
+/**
+ * Writes a backup of the committed state of `engine`'s store to `file` (see FlowStore.backup()):
+ * a path, or a writable stream (BackupInfo.file is then '-').
+ */
+export async function exportBackup (engine: Engine, file: string | NodeJS.WritableStream, options: ExportOptions = {}): Promise<BackupInfo> {
+  if (!isWritableStream(file) && (typeof file !== 'string' || file.length === 0)) throw new TypeError(`backup() needs a file path or a writable stream, got ${String(file)}`)
   const started = performance.now()
   const createdAt = new Date().toISOString()
-  const snapshot = await engine.snapshot()
+  let snapshot: EngineSnapshot
+  try {
+    snapshot = await engine.snapshot()
+  } catch (err) {
+    throw notReadable(engine, err)
+  }
   try {
     const { version, storeId } = snapshot
     const base = typeof options.since === 'object' ? options.since : undefined
@@ -90,10 +103,13 @@ export async function exportBackup (engine: Engine, file: string, options: Expor
     const onProgress = options.onProgress
     const written = await writeBackupFile(file, { kind, version, baseVersion: since ?? 0, createdAt, storeId }, records, {
       compressionLevel: options.compressionLevel,
+      overwrite: options.overwrite,
+      // Never replace the base backup, never write into the store's own directory.
+      reads: [base?.file, engine.directory],
       onRecords: onProgress === undefined ? undefined : (records, bytes) => { onProgress({ records, total: undefined, bytes }) }
     })
     return {
-      file: resolve(file),
+      file: typeof file === 'string' ? resolve(file) : '-',
       version,
       baseVersion: since ?? 0,
       kind,
@@ -105,9 +121,26 @@ export async function exportBackup (engine: Engine, file: string, options: Expor
       durationMs: performance.now() - started,
       storeId
     }
+  } catch (err) {
+    throw err instanceof FlowStoreError ? err : notReadable(engine, err)
   } finally {
-    await snapshot.close()
+    await snapshot.close().catch(noop)
   }
+}
+
+/**
+ * A storage failure while reading the store for a backup, as a FlowStoreError (nothing was
+ * written). A LevelDB store closes its database only while it recovers from a failed write
+ * (it is reopened before the next batch, and stays closed while that fails, e.g. on a full
+ * disk), or when a database passed in was closed by its owner.
+ */
+function notReadable (engine: Engine, cause: unknown): FlowStoreError {
+  if (cause instanceof FlowStoreError) return cause
+  if (isLevelCorruption(cause)) return levelCorruptionError(engine.directory, cause)
+  if ((cause as { code?: unknown } | undefined)?.code === 'LEVEL_DATABASE_NOT_OPEN') {
+    return new FlowStoreError('FLOWSTORE_WRITE_FAILED', 'The store cannot be read for a backup right now: its database is closed, to be reopened by the next flush after a failed write (is the disk full?), or, for a database passed to FlowStore.open(), by its owner. No backup was written; take it again once saves succeed', { cause })
+  }
+  return new FlowStoreError('FLOWSTORE_OPEN_FAILED', `Reading the store ${engine.description} for a backup failed; no backup was written`, { cause })
 }
 
 function damaged (id: string, what: string): FlowStoreError {

@@ -8,17 +8,20 @@
 // XFL and OS differently per level and platform. The writer pins them (all zero, OS 255
 // "unknown") and the reader insists on exactly those ten bytes, so a flip there is caught too.
 
-import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
-import { open, rename, rm } from 'node:fs/promises'
-import { dirname, resolve } from 'node:path'
-import { Readable, Transform, type TransformCallback } from 'node:stream'
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { resolve } from 'node:path'
+import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip, createGzip } from 'node:zlib'
 import { Packr } from 'msgpackr'
 import { FlowStoreError } from '../errors.ts'
+import { writeFileAtomically, writeToStream } from '../fs/atomic-file.ts'
+import { errnoCode, ioError, isSystemError } from '../fs/io-error.ts'
 import { MAX_VERSION } from '../layout.ts'
 import { MAX_FLOW_BYTES } from '../options.ts'
+
+export { syncDirectory } from '../fs/atomic-file.ts'
 
 export const BACKUP_MAGIC = 'FLOWSTORE-BACKUP'
 export const BACKUP_FORMAT_VERSION = 1
@@ -80,6 +83,10 @@ export interface BackupSummary {
 
 export interface WriteBackupOptions {
   readonly compressionLevel?: number
+  /** Replace an existing file (never a file in `reads`). @default false */
+  readonly overwrite?: boolean | undefined
+  /** Files and directories the backup reads (its base, the store's directory). */
+  readonly reads?: ReadonlyArray<string | undefined>
   /** Called after each batch of records with the records and bytes (uncompressed) so far. */
   readonly onRecords?: (records: number, bytes: number) => void
 }
@@ -113,54 +120,31 @@ export function compressionLevel (level: number | undefined): number {
 // Writing
 
 /**
- * Writes a backup file from `records` (in batches), pulled as fast as gzip and the disk take
- * them. The file appears under its final name only once complete and fsynced; on any error
- * the temporary file is removed and nothing is left behind.
+ * Writes a backup from `records` (in batches), pulled as fast as gzip and the disk take them,
+ * into `target`: a file, which appears under its name only once complete and fsynced
+ * (fs/atomic-file.ts: nothing is left behind on failure, an existing file is replaced only
+ * with `overwrite`), or a stream (standard output), written straight through.
  */
 export async function writeBackupFile (
-  file: string,
+  target: string | NodeJS.WritableStream,
   header: Omit<BackupHeader, 'file' | 'format'>,
   records: AsyncIterable<readonly BackupRecord[]>,
   options: WriteBackupOptions = {}
 ): Promise<BackupSummary> {
-  const target = resolve(file)
   const level = compressionLevel(options.compressionLevel)
-  const temporary = `${target}.tmp-${randomBytes(6).toString('hex')}`
   const framer = new Framer(header, options.onRecords)
   const pin = new PinGzipHeader()
-  try {
+  const write = async (out: Writable): Promise<BackupSummary> => {
     await pipeline(
       Readable.from(framer.chunks(records), { objectMode: false, highWaterMark: 4 * WRITE_CHUNK }),
       createGzip({ level, chunkSize: ZLIB_CHUNK }),
       pin,
-      createWriteStream(temporary, { flags: 'wx', mode: 0o600 })
+      out
     )
-    const handle = await open(temporary, 'r+')
-    try {
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await rename(temporary, target)
-  } catch (err) {
-    await rm(temporary, { force: true }).catch(() => {})
-    throw err
+    return { flows: framer.flows, deletions: framer.deletions, checksum: framer.checksum, bytes: pin.bytes }
   }
-  await syncDirectory(dirname(target))
-  return { flows: framer.flows, deletions: framer.deletions, checksum: framer.checksum, bytes: pin.bytes }
-}
-
-/** fsyncs a directory so a rename in it is durable; a no-op where that is not possible. */
-export async function syncDirectory (directory: string): Promise<void> {
-  let handle
-  try {
-    handle = await open(directory, 'r')
-    await handle.sync()
-  } catch {
-    // Some platforms (Windows) cannot fsync a directory; the rename is still atomic.
-  } finally {
-    await handle?.close().catch(() => {})
-  }
+  if (typeof target !== 'string') return await writeToStream(target, write, 'backup')
+  return await writeFileAtomically(target, write, { what: 'backup', kind: 'backup', overwrite: options.overwrite, reads: options.reads })
 }
 
 /** Turns records into frames, packed into large chunks; hashes everything before the trailer. */
@@ -472,8 +456,8 @@ function parseRecord (file: string, header: BackupHeader, value: unknown, index:
  * Reads a backup file: yields its records in order, after calling `onHeader`; returns the
  * summary once the trailer has been checked. Throws FLOWSTORE_BACKUP_CORRUPT (naming the
  * file and what is wrong) as soon as something does not match, at the latest at the end:
- * a consumer must read to the end before trusting what it read. File system errors (a
- * missing file) are thrown as they are.
+ * a consumer must read to the end before trusting what it read. A file that cannot be read
+ * (missing, permission denied) gives FLOWSTORE_IO_ERROR naming it.
  */
 export async function * readBackup (file: string, options: ReadBackupOptions = {}): AsyncGenerator<BackupRecord, BackupSummary & { header: BackupHeader }> {
   const path = resolve(file)
@@ -495,6 +479,9 @@ export async function * readBackup (file: string, options: ReadBackupOptions = {
   let prefix: Buffer | undefined
   let previousId: Buffer | undefined
   let finished = false
+  // gunzip stops at the end of the gzip member and ignores what follows (the pipeline then
+  // fails with an abort): bytes fed to it that it never consumed are data after the member.
+  const trailing = (): boolean => gunzip.bytesWritten < check.bytes
 
   const decode = (payload: Buffer, what: string): unknown => {
     try {
@@ -510,7 +497,7 @@ export async function * readBackup (file: string, options: ReadBackupOptions = {
       try {
         step = await chunks.next()
       } catch (err) {
-        throw mapReadError(path, err)
+        throw mapReadError(path, err, trailing())
       }
       if (step.done === true) break
       queue.push(step.value)
@@ -560,7 +547,8 @@ export async function * readBackup (file: string, options: ReadBackupOptions = {
       }
     }
     await piping
-    if (failure !== undefined) throw mapReadError(path, failure)
+    if (failure !== undefined) throw mapReadError(path, failure, trailing())
+    if (trailing()) throw afterGzip(path)
     if (header === undefined) throw corrupt(path, queue.length === 0 && prefix === undefined ? 'no header (empty content)' : 'truncated inside the header')
     if (trailer === undefined) throw corrupt(path, `truncated: no trailer after ${flows + deletions} record(s)`)
     if (queue.length !== 0 || prefix !== undefined) throw corrupt(path, 'unexpected data after the trailer')
@@ -591,13 +579,20 @@ function parseTrailer (file: string, value: unknown, actual: string): { records:
   return { records, deletions, sha256 }
 }
 
-function mapReadError (file: string, err: unknown): unknown {
+function afterGzip (file: string): FlowStoreError {
+  return corrupt(file, 'unexpected data after the end of the gzip data')
+}
+
+/** A failure while reading `file` as a FlowStoreError: damage is CORRUPT, the file system's IO_ERROR. */
+function mapReadError (file: string, err: unknown, trailing: boolean): unknown {
   if (err instanceof FlowStoreError) return err
-  const e = err as { code?: unknown, message?: unknown }
-  if (typeof e.code === 'string' && e.code.startsWith('Z_')) {
-    const truncated = e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(String(e.message))
-    return corrupt(file, truncated ? 'truncated (unexpected end of the gzip data)' : `bad gzip data (${String(e.message)})`, err)
+  const code = errnoCode(err)
+  if (trailing && (code === 'ABORT_ERR' || code === 'ERR_STREAM_PREMATURE_CLOSE')) return afterGzip(file)
+  if (code !== undefined && code.startsWith('Z_')) {
+    const truncated = code === 'Z_BUF_ERROR' || /unexpected end/i.test(String((err as { message?: unknown }).message))
+    return corrupt(file, truncated ? 'truncated (unexpected end of the gzip data)' : `bad gzip data (${String((err as { message?: unknown }).message)})`, err)
   }
+  if (isSystemError(err)) return ioError(err, 'Reading the backup', file)
   return err
 }
 

@@ -1,28 +1,38 @@
 // Restore: builds a store from a full backup and the changed-only backups after it, aside in
-// a temporary directory next to the target, then swaps it in. The chain is checked from the
-// headers before anything is written; every checksum is checked while streaming; the target
-// is touched only once everything succeeded, so a failed or interrupted restore leaves it as
-// it was. Memory stays flat: records are applied in batches, and what an earlier backup said
-// about an id is looked up in the store being built, never kept in memory.
+// a temporary owner-only directory next to the target, then swaps it in. The chain is
+// checked from the headers, the target (restore-target.ts), then every file is read to the
+// end and checked (records, counts, checksum) before anything is written; the target is
+// touched only once everything succeeded, so a failed or interrupted restore leaves it as it
+// was, and a kill between the two renames of the swap is finished by the next open
+// (fs/directory-swap.ts). Memory stays flat: records are applied in batches, and what an
+// earlier backup said about an id is looked up in the store being built, never kept in
+// memory.
 //
 // Every file of a chain must be of the same store (the same storeId in its header): a
 // changed-only backup of another store may not continue this one's history. The restored
 // store gets no m!id: when opened it gets an identity of its own, since its history may fork
 // from the original's from here on.
 
-import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { renameSync, rmSync } from 'node:fs'
+import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { noop } from '../deferred.ts'
-import { FlowStoreError, isFlowStoreError } from '../errors.ts'
+import { FlowStoreError } from '../errors.ts'
+import { syncDirectory } from '../fs/atomic-file.ts'
+import { recoverDirectorySwap, type SwapPaths, swapDirectorySync, swapPaths } from '../fs/directory-swap.ts'
+import { cleanUpOnInterrupt } from '../fs/interrupt-cleanup.ts'
+import { errnoCode, ioError } from '../fs/io-error.ts'
+import { removeStaleLeftovers } from '../fs/leftovers.ts'
+import { newToken } from '../fs/temp-names.ts'
 import {
   CHANGE_DELETED, CHANGE_SAVED, changeKey, decodeVersion, encodeVersion, FORMAT_KEY, flowKey, HEADER_BYTES,
   LAYOUT_VERSION, RECORD_FORMAT, recordVersion, tombstoneKey, VERSION_KEY, writeVersion
 } from '../layout.ts'
-import { type OpenedLocation, openLocation } from '../engine/level-location.ts'
-import { type BackupHeader, type BackupRecord, corrupt, readBackup, readBackupHeader, syncDirectory } from './format.ts'
 import { isPostgresUrl } from '../engine/postgres-url.ts'
+import { holdDirectory } from '../maintenance/lock.ts'
+import { type BackupHeader, type BackupRecord, corrupt, readBackup, readBackupHeader } from './format.ts'
+import { checkRestoreTarget, type RestoreTarget } from './restore-target.ts'
 import type { RestoreInfo, RestoreOptions } from './types.ts'
 import { verifyBackup } from './verify.ts'
 
@@ -43,9 +53,15 @@ interface Known {
 /**
  * Restores `files` (a full backup, then changed-only backups in order) into a new store at
  * `location`. Refuses a location that is not empty unless `overwrite` is set, and one a
- * FlowStore has open (FLOWSTORE_LOCKED).
+ * FlowStore has open (FLOWSTORE_LOCKED); never replaces anything but a store or an empty
+ * directory (restore-target.ts).
  */
 export async function restoreBackup (files: string | readonly string[], location: string, options: RestoreOptions = {}): Promise<RestoreInfo> {
+  return await restoreFiles(files, location, options, [])
+}
+
+/** restoreBackup(), also given the backup directories the files were found in (never a target). */
+export async function restoreFiles (files: string | readonly string[], location: string, options: RestoreOptions, directories: readonly string[]): Promise<RestoreInfo> {
   const started = performance.now()
   const list = (typeof files === 'string' ? [files] : [...files]).map((file) => {
     if (typeof file !== 'string' || file.length === 0) throw new TypeError(`restoreBackup() takes backup file paths, got ${String(file)}`)
@@ -54,8 +70,10 @@ export async function restoreBackup (files: string | readonly string[], location
   if (list.length === 0) throw new TypeError('restoreBackup() needs at least one backup file')
   if (typeof location !== 'string' || location.length === 0) throw new TypeError(`restoreBackup() needs a target directory, got ${String(location)}`)
   const overwrite = options.overwrite ?? false
-  const target = resolve(location)
+  if (typeof overwrite !== 'boolean') throw new TypeError(`Option overwrite must be a boolean, got ${String(overwrite)}`)
 
+  // A restore killed in the middle of its swap left the name missing: finish that first.
+  if (!isPostgresUrl(location)) await recoverDirectorySwap(location)
   const headers: BackupHeader[] = []
   for (const file of list) headers.push(await readBackupHeader(file))
   try {
@@ -70,30 +88,145 @@ export async function restoreBackup (files: string | readonly string[], location
     throw err
   }
   if (isPostgresUrl(location)) return await (await import('./restore-postgres.ts')).restoreIntoPostgres(list, headers, location, options, started)
-  await checkTarget(target, overwrite)
-
-  const parent = dirname(target)
-  await mkdir(parent, { recursive: true })
-  const temporary = join(parent, `.${basename(target)}.restore-${randomBytes(6).toString('hex')}`)
-  const db = new ClassicLevel<string, Uint8Array>(temporary, { keyEncoding: 'utf8', valueEncoding: 'view', errorIfExists: true })
-  let flows = 0
+  const target = await checkRestoreTarget(location, overwrite, [...list, ...directories])
   try {
-    await db.open()
-    const progress = { records: 0, bytes: 0 }
-    for (let i = 0; i < list.length; i++) {
-      flows = await applyFile(db, list[i]!, headers[i]!, flows, progress, options.onProgress)
+    await removeStaleRestores(target.path)
+    // Every file is read to the end and checked before anything is written: a damaged or
+    // hostile file (a gzip bomb refused only by its checksum) costs reading time, never disk.
+    const progress = { records: 0, bytes: 0, total: undefined as number | undefined }
+    let total = 0
+    for (let i = 0; i < list.length; i++) total += await checkFile(list[i]!, headers[i]!, progress, options.onProgress)
+    progress.records = 0
+    progress.bytes = 0
+    progress.total = total
+    const flows = await build(target, list, headers, progress, options.onProgress)
+    return { location: target.shown, version: headers[headers.length - 1]!.version, flows, files: list, durationMs: performance.now() - started }
+  } finally {
+    await target.held?.release().catch(noop)
+  }
+}
+
+/** Removes restore directories beside `target` left by killed restores (their writer is gone, their lock free). */
+async function removeStaleRestores (target: string): Promise<void> {
+  const name = basename(target)
+  await removeStaleLeftovers(dirname(target), ['restore', 'old'], async (leftover) => {
+    if (leftover.target !== name) return false
+    // An old store set aside whose swap was never finished is recovered, not removed.
+    if (leftover.kind === 'old' && !await exists(target)) return false
+    try {
+      const held = await holdDirectory(leftover.path, 'remove')
+      await held.release()
+      return true
+    } catch {
+      return false
     }
-    const last = headers[headers.length - 1]!
-    await db.batch([
-      { type: 'put', key: FORMAT_KEY, value: Uint8Array.of(LAYOUT_VERSION) },
-      { type: 'put', key: VERSION_KEY, value: encodeVersion(last.version) }
-    ], { sync: true })
-    await db.close()
-    await swapIn(temporary, target, overwrite)
-    return { location: target, version: last.version, flows, files: list, durationMs: performance.now() - started }
+  }).catch(noop)
+}
+
+async function exists (path: string): Promise<boolean> {
+  return await lstat(path).then(() => true, () => false)
+}
+
+/** Reads `file` to the end, checking everything; returns its record count. */
+async function checkFile (file: string, expected: BackupHeader, progress: ProgressState, onProgress: RestoreOptions['onProgress']): Promise<number> {
+  const baseBytes = progress.bytes
+  const baseRecords = progress.records
+  const reader = readBackup(file, {
+    onHeader: (header) => { checkSameHeader(file, header, expected) },
+    onRecords: (records, bytes) => {
+      progress.bytes = baseBytes + bytes
+      progress.records = baseRecords + records
+      onProgress?.({ records: progress.records, total: undefined, bytes: progress.bytes })
+    }
+  })
+  for (;;) {
+    const step = await reader.next()
+    if (step.done === true) return step.value.flows + step.value.deletions
+  }
+}
+
+function checkSameHeader (file: string, header: BackupHeader, expected: BackupHeader): void {
+  if (header.kind !== expected.kind || header.version !== expected.version || header.baseVersion !== expected.baseVersion ||
+      header.storeId !== expected.storeId) {
+    throw corrupt(file, 'its header changed while it was being restored')
+  }
+}
+
+/**
+ * Builds the store in a new owner-only directory beside the target, then moves it into place
+ * (fs/directory-swap.ts for a store replaced); returns its flow count.
+ */
+async function build (target: RestoreTarget, list: readonly string[], headers: readonly BackupHeader[], progress: ProgressState, onProgress: RestoreOptions['onProgress']): Promise<number> {
+  const parent = dirname(target.path)
+  try {
+    await mkdir(parent, { recursive: true })
   } catch (err) {
-    await db.close().catch(noop)
-    await rm(temporary, { recursive: true, force: true }).catch(noop)
+    throw ioError(err, `Creating the directory ${parent} for the restored store`, target.shown)
+  }
+  const paths = swapPaths(target.path, newToken())
+  const temporary = paths.replacement
+  const forget = cleanUpOnInterrupt(() => { rmSync(temporary, { recursive: true, force: true }) })
+  let db: ClassicLevel<string, Uint8Array> | undefined
+  let swapped = false
+  try {
+    try {
+      // Owner-only like a new store: LevelDB would make it 0755 with 0644 files. Made before
+      // the database object, which starts opening (and creating) on the next tick.
+      await mkdir(temporary, { mode: 0o700 })
+      db = new ClassicLevel<string, Uint8Array>(temporary, { keyEncoding: 'utf8', valueEncoding: 'view', errorIfExists: true })
+      await db.open()
+      let flows = 0
+      for (let i = 0; i < list.length; i++) {
+        flows = await applyFile(db, list[i]!, headers[i]!, flows, progress, onProgress)
+      }
+      const last = headers[headers.length - 1]!
+      await db.batch([
+        { type: 'put', key: FORMAT_KEY, value: Uint8Array.of(LAYOUT_VERSION) },
+        { type: 'put', key: VERSION_KEY, value: encodeVersion(last.version) }
+      ], { sync: true })
+      await db.close()
+      await ownerOnlyFiles(temporary)
+      swapIn(target, paths)
+      swapped = true
+      await syncDirectory(parent)
+      return flows
+    } catch (err) {
+      if (err instanceof FlowStoreError) throw err
+      throw ioError(err, 'Building the restored store for', target.shown)
+    }
+  } finally {
+    forget()
+    if (!swapped) {
+      await db?.close().catch(noop)
+      await rm(temporary, { recursive: true, force: true }).catch(noop)
+    } else if (target.state === 'store') {
+      await target.held?.release().catch(noop)
+      const forgetAside = cleanUpOnInterrupt(() => { rmSync(paths.aside, { recursive: true, force: true }) })
+      await rm(paths.aside, { recursive: true, force: true }).catch(noop)
+      forgetAside()
+    }
+  }
+}
+
+/** Makes every file of the built store owner-only (0600). */
+async function ownerOnlyFiles (directory: string): Promise<void> {
+  for (const name of await readdir(directory)) await chmod(join(directory, name), 0o600)
+}
+
+/** Moves the built store into place: a rename for a missing or empty target, the two-rename swap for a store. */
+function swapIn (target: RestoreTarget, paths: SwapPaths): void {
+  if (target.state === 'store') {
+    swapDirectorySync(target.path, paths)
+    return
+  }
+  try {
+    // rename() replaces an empty directory and refuses a non-empty one, atomically.
+    renameSync(paths.replacement, target.path)
+  } catch (err) {
+    const code = errnoCode(err)
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      throw new FlowStoreError('FLOWSTORE_TARGET_NOT_EMPTY', `${target.shown} was filled by someone else while the store was being restored; it was left as it is. Restore again`, { cause: err })
+    }
     throw err
   }
 }
@@ -123,92 +256,10 @@ function storeName (storeId: string | undefined): string {
   return storeId === undefined ? 'an unidentified store (written before backups recorded the store identity)' : `store ${storeId}`
 }
 
-interface TargetState {
-  readonly state: 'absent' | 'empty' | 'occupied'
-  /** The target looks like a LevelDB database (it has a CURRENT file). */
-  readonly database: boolean
-}
-
-async function inspectTarget (target: string): Promise<TargetState> {
-  let stats
-  try {
-    stats = await lstat(target)
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 'ENOENT') return { state: 'absent', database: false }
-    throw err
-  }
-  if (!stats.isDirectory()) return { state: 'occupied', database: false }
-  const entries = await readdir(target)
-  return { state: entries.length === 0 ? 'empty' : 'occupied', database: entries.includes('CURRENT') }
-}
-
-function notEmpty (target: string): FlowStoreError {
-  return new FlowStoreError('FLOWSTORE_TARGET_NOT_EMPTY', `${target} is not empty; restore into a new or empty directory, or pass { overwrite: true } to replace what is there`)
-}
-
-/**
- * Takes the target the way FlowStore.open() does (the in-process guard, then LevelDB's lock),
- * so a store open here or in another process is refused with FLOWSTORE_LOCKED. A directory
- * that is not a database, or a damaged one, is no one's store: undefined, nothing held.
- */
-async function holdTarget (target: string, state: TargetState): Promise<OpenedLocation | undefined> {
-  if (!state.database) return undefined
-  try {
-    return await openLocation(target)
-  } catch (err) {
-    if (isFlowStoreError(err, 'FLOWSTORE_LOCKED')) {
-      throw new FlowStoreError('FLOWSTORE_LOCKED', `Cannot restore into ${target}: a FlowStore has it open (${err.message}). Close that store first`, { cause: err })
-    }
-    return undefined
-  }
-}
-
-/** Refuses early what the swap would refuse at the end, before any work is done. */
-async function checkTarget (target: string, overwrite: boolean): Promise<void> {
-  const state = await inspectTarget(target)
-  if (state.state !== 'occupied') return
-  if (!overwrite) throw notEmpty(target)
-  const held = await holdTarget(target, state)
-  await held?.close()
-}
-
-async function swapIn (temporary: string, target: string, overwrite: boolean): Promise<void> {
-  const parent = dirname(target)
-  const state = await inspectTarget(target)
-  if (state.state !== 'occupied') {
-    try {
-      // rename() replaces an empty directory and refuses a non-empty one, atomically.
-      await rename(temporary, target)
-    } catch (err) {
-      const code = (err as { code?: unknown }).code
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw notEmpty(target)
-      throw err
-    }
-    await syncDirectory(parent)
-    return
-  }
-  if (!overwrite) throw notEmpty(target)
-  // Holding the old store (guard + lock) while it is moved keeps every FlowStore out of it.
-  const held = await holdTarget(target, state)
-  const aside = join(parent, `.${basename(target)}.old-${randomBytes(6).toString('hex')}`)
-  try {
-    await rename(target, aside)
-    try {
-      await rename(temporary, target)
-    } catch (err) {
-      await rename(aside, target)
-      throw err
-    }
-  } finally {
-    await held?.close().catch(noop)
-  }
-  await syncDirectory(parent)
-  await rm(aside, { recursive: true, force: true })
-}
-
 interface ProgressState {
   records: number
   bytes: number
+  total: number | undefined
 }
 
 /** Streams one backup file into `db`; returns the flow count after it. */
@@ -226,15 +277,10 @@ async function applyFile (
   let count = flows
   const baseBytes = progress.bytes
   const reader = readBackup(file, {
-    onHeader: (header) => {
-      if (header.kind !== expected.kind || header.version !== expected.version || header.baseVersion !== expected.baseVersion ||
-          header.storeId !== expected.storeId) {
-        throw corrupt(file, 'its header changed while it was being restored')
-      }
-    },
-    onRecords: (records, bytes) => {
+    onHeader: (header) => { checkSameHeader(file, header, expected) },
+    onRecords: (_records, bytes) => {
       progress.bytes = baseBytes + bytes
-      onProgress?.({ records: progress.records, total: undefined, bytes: progress.bytes })
+      onProgress?.({ records: progress.records, total: progress.total, bytes: progress.bytes })
     }
   })
   for await (const record of reader) {

@@ -12,12 +12,16 @@
 // One process at a time should write to a backup directory: the manifest is replaced
 // atomically, but two writers could each drop the other's new entry.
 
-import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { FlowStoreError, isFlowStoreError } from '../errors.ts'
-import { BACKUP_EXTENSION, syncDirectory } from './format.ts'
-import { restoreBackup } from './restore.ts'
+import { writeFileAtomically } from '../fs/atomic-file.ts'
+import { ioError } from '../fs/io-error.ts'
+import { isInside, realPathOf } from '../fs/paths.ts'
+import { BACKUP_EXTENSION } from './format.ts'
+import { restoreFiles } from './restore.ts'
 import type { BackupInfo, BackupOptions, Progress, RestoreInfo, RestoreOptions } from './types.ts'
 
 /** What taking backups into a directory needs from a store (a FlowStore has it). */
@@ -25,6 +29,8 @@ export interface BackupSource {
   readonly storeId: string
   readonly version: number
   readonly closed: boolean
+  /** The store's directory, when it has one (a backup directory may not lie inside it). */
+  readonly directory: string | undefined
   backup (file: string, options?: BackupOptions): Promise<BackupInfo>
 }
 
@@ -217,7 +223,7 @@ export async function listBackups (dir: string): Promise<BackupEntry[]> {
     text = await readFile(join(directory, MANIFEST_FILE), 'utf8')
   } catch (err) {
     if ((err as { code?: unknown }).code === 'ENOENT') return []
-    throw err
+    throw ioError(err, 'Reading the backup manifest', join(directory, MANIFEST_FILE))
   }
   let manifest: { format?: unknown, backups?: unknown }
   try {
@@ -231,19 +237,12 @@ export async function listBackups (dir: string): Promise<BackupEntry[]> {
   return byAge(manifest.backups.map((raw, i) => toEntry(directory, raw, i)))
 }
 
-/** Replaces the manifest atomically: a temporary file, fsynced, renamed over it. */
+/** Replaces the manifest atomically (fs/atomic-file.ts). */
 async function writeManifest (directory: string, entries: readonly BackupEntry[]): Promise<void> {
   const text = JSON.stringify({ format: MANIFEST_FORMAT, backups: byAge(entries).map(fromEntry) }, null, 2) + '\n'
-  const target = join(directory, MANIFEST_FILE)
-  const temporary = `${target}.tmp-${randomBytes(6).toString('hex')}`
-  try {
-    await writeFile(temporary, text, { mode: 0o600, flush: true })
-    await rename(temporary, target)
-  } catch (err) {
-    await rm(temporary, { force: true }).catch(() => {})
-    throw err
-  }
-  await syncDirectory(directory)
+  await writeFileAtomically(join(directory, MANIFEST_FILE), async (out) => {
+    await pipeline(Readable.from([Buffer.from(text, 'utf8')]), out)
+  }, { what: 'backup manifest', kind: 'manifest', overwrite: true })
 }
 
 /**
@@ -306,7 +305,17 @@ async function freeName (directory: string, version: number, kind: string): Prom
  */
 export async function backupToDirectory (store: BackupSource, dir: string, options: DirectoryBackupOptions = {}): Promise<BackupEntry> {
   const directory = resolve(dir)
-  await mkdir(directory, { recursive: true, mode: 0o700 })
+  const own = store.directory
+  if (own !== undefined) {
+    if (isInside(await realPathOf(directory), await realPathOf(own))) {
+      throw new FlowStoreError('FLOWSTORE_TARGET_UNSAFE', `Cannot back up into ${directory}: it is inside the store's own directory ${own}, which holds only the store's files`)
+    }
+  }
+  try {
+    await mkdir(directory, { recursive: true, mode: 0o700 })
+  } catch (err) {
+    throw ioError(err, 'Creating the backup directory', directory)
+  }
   const entries = await listBackups(directory)
   const chain = options.full === true ? undefined : await usableChain(entries, store)
   const base = chain?.[chain.length - 1]
@@ -363,7 +372,13 @@ export async function pruneBackups (dir: string, options: PruneOptions): Promise
   if (deleted.length > 0) {
     // The manifest first: it never lists a file that is gone.
     await writeManifest(directory, kept)
-    for (const entry of deleted) await rm(entry.file, { force: true })
+    for (const entry of deleted) {
+      try {
+        await rm(entry.file, { force: true })
+      } catch (err) {
+        throw ioError(err, 'Deleting the pruned backup', entry.file)
+      }
+    }
   }
   return { kept, deleted }
 }
@@ -403,7 +418,7 @@ export async function restoreFromDirectory (dir: string, location: string, optio
   if (chain === undefined) {
     throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `The newest backup in ${directory} (${basename(latest.file)}) cannot be restored: a backup it applies on is missing`)
   }
-  return await restoreBackup(chain.map((entry) => entry.file), location, restoreOptions)
+  return await restoreFiles(chain.map((entry) => entry.file), location, restoreOptions, [directory])
 }
 
 /**

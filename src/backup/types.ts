@@ -2,7 +2,7 @@
 
 /** What `store.backup()` returns, and what a backup file's header and trailer say. */
 export interface BackupInfo {
-  /** The backup file (absolute path). */
+  /** The backup file (absolute path); '-' for a backup written to a stream. */
   readonly file: string
   /** The store version the backup holds exactly. */
   readonly version: number
@@ -53,13 +53,22 @@ export interface BackupOptions {
    * @default 3
    */
   compressionLevel?: number
+  /**
+   * Replace the file if it exists (a regular file only; never the file given as `since`).
+   * Without it, an existing file is refused with FLOWSTORE_TARGET_EXISTS.
+   * @default false
+   */
+  overwrite?: boolean
   /** Called now and then with the progress. */
   onProgress?: (progress: Progress) => void
 }
 
 export interface RestoreOptions {
   /**
-   * Replace a location that already holds a store (or any files).
+   * Replace what is at the location: only a flowstore store (a directory holding nothing but
+   * LevelDB's and flowstore's own files) or an empty directory; anything else is refused with
+   * FLOWSTORE_TARGET_UNSAFE. Without it, a non-empty location is refused with
+   * FLOWSTORE_TARGET_NOT_EMPTY.
    * @default false
    */
   overwrite?: boolean

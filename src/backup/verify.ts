@@ -56,8 +56,10 @@ function report (file: string, header: BackupHeader | undefined, flows: number, 
 }
 
 function describeProblem (err: unknown): string {
-  const e = err as { code?: unknown, message?: unknown }
-  if (e.code === 'ENOENT') return 'the file does not exist'
-  if (e.code === 'EISDIR') return 'it is a directory, not a backup file'
+  const e = err as { code?: unknown, message?: unknown, cause?: { code?: unknown } }
+  // A file-system failure is FLOWSTORE_IO_ERROR with the system's error as cause.
+  const code = e.code === 'FLOWSTORE_IO_ERROR' ? e.cause?.code : e.code
+  if (code === 'ENOENT') return 'the file does not exist'
+  if (code === 'EISDIR') return 'it is a directory, not a backup file'
   return typeof e.message === 'string' ? e.message : String(err)
 }

@@ -10,13 +10,15 @@
 // Before LevelDB opens a directory, its files are inspected (leveldb/leveldb-files.ts):
 // LevelDB's defaults meet some damage silently, even by deleting data, so a damaged database
 // is refused with FLOWSTORE_CORRUPT before LevelDB touches it. A new store directory is made
-// owner-only (0700): the LevelDB files inside hold every flow.
+// owner-only (0700): the LevelDB files inside hold every flow. A directory missing because a
+// restore was killed in the middle of swapping it is recovered first.
 
 import { mkdir, realpath } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { AbstractLevel } from 'abstract-level'
 import { ClassicLevel } from 'classic-level'
 import { FlowStoreError } from '../errors.ts'
+import { recoverDirectorySwap } from '../fs/directory-swap.ts'
 import { corruptFilesError, isLevelCorruption, levelCorruptionError } from '../leveldb/corruption.ts'
 import { inspectDatabaseFiles } from '../leveldb/leveldb-files.ts'
 
@@ -111,6 +113,9 @@ async function openDirectory (location: string): Promise<OpenedLocation> {
   claim.add(absolute)
   let db: ClassicLevel<string, Uint8Array> | undefined
   try {
+    // A restore killed between the two renames of its swap leaves the name missing: finish
+    // it rather than create an empty store there (fs/directory-swap.ts).
+    await recoverDirectorySwap(absolute)
     await makeOwnerOnlyDirectory(absolute)
     const real = await realpath(absolute)
     if (real !== absolute) claim.add(real)

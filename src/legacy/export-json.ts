@@ -1,14 +1,17 @@
 // The way back to the legacy format: every flow written into one JSON object keyed by id,
-// the layout the old JsonFlowRepository read. Written flow by flow (memory stays flat), to a
-// temporary file that is fsynced and renamed, so a crash never leaves a half file under the
-// final name. JSON cannot hold every stored value exactly; such a flow is refused, naming it.
+// the layout the old JsonFlowRepository read. Written flow by flow (memory stays flat),
+// atomically (fs/atomic-file.ts: a temporary file fsynced and moved into place, so a crash
+// never leaves a half file under the final name), or streamed to standard output. JSON cannot
+// hold every stored value exactly; such a flow is refused, naming it.
 
-import { randomBytes } from 'node:crypto'
-import { open, rename, unlink } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { once } from 'node:events'
+import { resolve } from 'node:path'
+import type { Writable } from 'node:stream'
+import { finished } from 'node:stream/promises'
 import { FlowCodec } from '../codec.ts'
 import { pathSegment } from '../domain.ts'
 import { FlowStoreError } from '../errors.ts'
+import { isWritableStream, writeFileAtomically, writeToStream } from '../fs/atomic-file.ts'
 import type { FlowShape, LazyFlow } from '../types.ts'
 
 export interface ExportOptions {
@@ -17,6 +20,12 @@ export interface ExportOptions {
    * @default false (compact)
    */
   pretty?: boolean
+  /**
+   * Replace the file if it exists (a regular file only). Without it, an existing file is
+   * refused with FLOWSTORE_TARGET_EXISTS.
+   * @default false
+   */
+  overwrite?: boolean
   /** Called now and then with the flows written so far. */
   onProgress?: (progress: ExportProgress) => void
 }
@@ -32,7 +41,7 @@ export interface ExportProgress {
 
 /** What `exportJson()` returns. */
 export interface ExportReport {
-  /** The file written (absolute path). */
+  /** The file written (absolute path); '-' for an export written to a stream. */
   readonly file: string
   /** Flows written. */
   readonly flows: number
@@ -58,19 +67,23 @@ const WRITE_CHUNK = 64 * 1024
 /**
  * Writes every flow of `store` into `file` as one JSON object keyed by flow id. The flows
  * are those in the store when the call is made (later saves are not included). The file is
- * created owner-only (0600) under a temporary name and renamed into place when complete.
- * A flow holding a value JSON cannot carry exactly (a Date, a Uint8Array, undefined, NaN or
+ * created owner-only (0600) under a temporary name and moved into place when complete; an
+ * existing file is replaced only with `overwrite` (FLOWSTORE_TARGET_EXISTS otherwise). `file`
+ * may also be a writable stream (process.stdout): streamed, and left open. A flow holding a value JSON cannot carry exactly (a Date, a Uint8Array, undefined, NaN or
  * ±Infinity) is refused with FLOWSTORE_INVALID_FLOW naming the flow and the path to the
  * value; nothing is written under `file` then.
  */
-export async function exportJson<F extends FlowShape> (store: ExportSource<F>, file: string, options: ExportOptions = {}): Promise<ExportReport> {
+export async function exportJson<F extends FlowShape> (store: ExportSource<F>, file: string | NodeJS.WritableStream, options: ExportOptions = {}): Promise<ExportReport> {
   if (typeof options !== 'object' || options === null) throw new TypeError(`exportJson() options must be an object, got ${String(options)}`)
+  const toStream = isWritableStream(file)
+  if (!toStream && (typeof file !== 'string' || file.length === 0)) throw new TypeError(`exportJson() needs a file path or a writable stream, got ${String(file)}`)
   const pretty = options.pretty ?? false
   if (typeof pretty !== 'boolean') throw new TypeError(`Option pretty must be a boolean, got ${String(pretty)}`)
+  const overwrite = options.overwrite ?? false
+  if (typeof overwrite !== 'boolean') throw new TypeError(`Option overwrite must be a boolean, got ${String(overwrite)}`)
   const onProgress = options.onProgress
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('Option onProgress must be a function')
   const started = performance.now()
-  const target = resolve(file)
   // Cache entries are immutable (a save replaces the entry), so holding them is a
   // point-in-time view of the store that costs one reference per flow.
   const entries: Array<LazyFlow<F>> = []
@@ -80,48 +93,46 @@ export async function exportJson<F extends FlowShape> (store: ExportSource<F>, f
   // the store's own checks, so a damaged or hostile value fails with FLOWSTORE_DECODE_ERROR.
   const codec = new FlowCodec({ maxFlowBytes: Number.MAX_SAFE_INTEGER, maxIdBytes: Number.MAX_SAFE_INTEGER })
 
-  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
-  const handle = await open(temp, 'wx', 0o600)
   let bytes = 0
   let written = 0
-  let pending: string[] = []
-  let pendingLength = 0
-  const write = async (text: string): Promise<void> => {
-    pending.push(text)
-    pendingLength += text.length
-    if (pendingLength < WRITE_CHUNK) return
-    await drain()
-  }
-  const drain = async (): Promise<void> => {
-    const buffer = Buffer.from(pending.join(''), 'utf8')
-    pending = []
-    pendingLength = 0
-    // Awaiting every write is the backpressure: at most one chunk is held in memory.
-    await handle.write(buffer)
-    bytes += buffer.length
-  }
-  try {
-    await write('{')
+  const write = async (out: Writable): Promise<void> => {
+    let pending: string[] = []
+    let pendingLength = 0
+    const drain = async (): Promise<void> => {
+      const buffer = Buffer.from(pending.join(''), 'utf8')
+      pending = []
+      pendingLength = 0
+      bytes += buffer.length
+      // Waiting for 'drain' is the backpressure: at most about one chunk is held in memory.
+      if (!out.write(buffer)) await once(out, 'drain')
+    }
+    const push = async (text: string): Promise<void> => {
+      pending.push(text)
+      pendingLength += text.length
+      if (pendingLength >= WRITE_CHUNK) await drain()
+    }
+    await push('{')
     for (const entry of entries) {
       const value = codec.decodeBody(entry.id, entry.bytes).value
       checkJson(entry.id, value)
       const key = JSON.stringify(entry.id)
       const json = pretty ? JSON.stringify(value, null, 2).replaceAll('\n', '\n  ') : JSON.stringify(value)
-      await write(`${written === 0 ? '' : ','}${pretty ? '\n  ' : ''}${key}:${pretty ? ' ' : ''}${json}`)
+      await push(`${written === 0 ? '' : ','}${pretty ? '\n  ' : ''}${key}:${pretty ? ' ' : ''}${json}`)
       written++
       if (onProgress !== undefined && written % 1000 === 0) onProgress({ records: written, total: entries.length, bytes })
     }
-    await write(pretty && written > 0 ? '\n}\n' : '}\n')
+    await push(pretty && written > 0 ? '\n}\n' : '}\n')
     await drain()
-    await handle.sync()
-    await handle.close()
-    await rename(temp, target)
-  } catch (err) {
-    await handle.close().catch(() => {})
-    await unlink(temp).catch(() => {})
-    throw err
+    out.end()
+    await finished(out)
   }
-  await syncDirectory(dirname(target))
+  const target = toStream ? '-' : resolve(file)
+  if (toStream) await writeToStream(file, write, 'JSON export')
+  else {
+    // Never into the store's own directory (a FlowStore says where it is).
+    const directory = (store as { directory?: unknown }).directory
+    await writeFileAtomically(target, write, { what: 'JSON export', kind: 'export', overwrite, reads: [typeof directory === 'string' ? directory : undefined] })
+  }
   onProgress?.({ records: written, total: entries.length, bytes })
   return { file: target, flows: written, bytes, version, durationMs: performance.now() - started }
 }
@@ -158,16 +169,4 @@ function findNonJson (value: unknown): { path: string, reason: string } | undefi
     default:
       return { path: '', reason: `a ${typeof value} has no JSON form` }
   }
-}
-
-async function syncDirectory (directory: string): Promise<void> {
-  // Makes the rename durable; not every platform lets a directory be opened for this.
-  try {
-    const handle = await open(directory, 'r')
-    try {
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-  } catch {}
 }

@@ -8,11 +8,13 @@
 // FlowStore.open(): a second lock on the same inode from one process would not be refused,
 // and closing it would release the first.
 
+import { rmSync } from 'node:fs'
 import { link, mkdtemp, open, realpath, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { noop } from '../deferred.ts'
 import { FlowStoreError } from '../errors.ts'
+import { cleanUpOnInterrupt } from '../fs/interrupt-cleanup.ts'
 import { DirectoryClaim, isLockError } from '../engine/level-location.ts'
 
 export interface HeldDirectory {
@@ -30,6 +32,8 @@ export async function holdDirectory (location: string, purpose: string): Promise
   const claim = new DirectoryClaim()
   const absolute = resolve(location)
   let holder: string | undefined
+  // The holder directory is removed on SIGINT/SIGTERM too (fs/interrupt-cleanup.ts).
+  let forget: (() => void) | undefined
   let db: ClassicLevel | undefined
   try {
     claim.add(absolute)
@@ -40,6 +44,8 @@ export async function holdDirectory (location: string, purpose: string): Promise
     // LevelDB makes this file at every open; a database that lost it is held by no one.
     await (await open(lockFile, 'a', 0o600)).close()
     holder = await mkdtemp(join(dirname(real), `.${basename(real)}.lock-`))
+    const made = holder
+    forget = cleanUpOnInterrupt(() => { rmSync(made, { recursive: true, force: true }) })
     await link(lockFile, join(holder, 'LOCK'))
     const opened = new ClassicLevel(holder)
     db = opened
@@ -52,6 +58,7 @@ export async function holdDirectory (location: string, purpose: string): Promise
           await opened.close()
         } finally {
           await rm(held, { recursive: true, force: true }).catch(noop)
+          forget?.()
           claim.release()
         }
       }
@@ -59,6 +66,7 @@ export async function holdDirectory (location: string, purpose: string): Promise
   } catch (err) {
     await db?.close().catch(noop)
     if (holder !== undefined) await rm(holder, { recursive: true, force: true }).catch(noop)
+    forget?.()
     claim.release()
     if (err instanceof FlowStoreError) {
       if (err.code === 'FLOWSTORE_LOCKED') throw new FlowStoreError('FLOWSTORE_LOCKED', `Cannot ${purpose} ${absolute}: ${err.message}`)

@@ -9,7 +9,7 @@ import { type Counters, DEFAULT_REQUEST_TIMEOUT_MS, OwnerConnection } from './co
 import { isPlainObject, type OwnerStats, parseOwnerStats, ProtocolViolation } from './protocol.ts'
 
 /** Backup options that travel to an owner (progress stays in the owner's process). */
-export type RemoteBackupOptions = Pick<BackupOptions, 'since' | 'compressionLevel'>
+export type RemoteBackupOptions = Pick<BackupOptions, 'since' | 'compressionLevel' | 'overwrite'>
 /** Options of a backup into a backup directory that travel to an owner. */
 export type RemoteDirectoryBackupOptions = Pick<DirectoryBackupOptions, 'full' | 'compressionLevel'>
 
@@ -82,6 +82,8 @@ export function backupParams (file: string, options: RemoteBackupOptions): Recor
   else if (isPlainObject(since) && typeof since.version === 'number') params.since = since.version
   else if (since !== undefined) throw new TypeError(`since must be a version, a backup file or a BackupInfo, got ${typeof since}`)
   if (options.compressionLevel !== undefined) params.compressionLevel = options.compressionLevel
+  // Sent only when set, so an owner of an earlier version still takes other backups.
+  if (options.overwrite === true) params.overwrite = true
   return params
 }
 

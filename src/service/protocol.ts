@@ -35,7 +35,7 @@ export type Request =
   | { readonly id: number, readonly op: 'delete', readonly flowId: string }
   | { readonly id: number, readonly op: 'stats' }
   | { readonly id: number, readonly op: 'watch' }
-  | { readonly id: number, readonly op: 'backup', readonly file: string, readonly since: number | string | undefined, readonly compressionLevel: number | undefined }
+  | { readonly id: number, readonly op: 'backup', readonly file: string, readonly since: number | string | undefined, readonly compressionLevel: number | undefined, readonly overwrite: boolean | undefined }
   | { readonly id: number, readonly op: 'backup-to-directory', readonly dir: string, readonly full: boolean | undefined, readonly compressionLevel: number | undefined }
 
 export type Op = Request['op']
@@ -174,12 +174,13 @@ export function parseRequest (message: unknown): Request {
       if (!isId(message.flowId)) fail('delete needs a flowId')
       return { id, op, flowId: message.flowId }
     case 'backup': {
-      checkKeys(message, ['id', 'op', 'file', 'since', 'compressionLevel'])
-      const { file, since, compressionLevel } = message
+      checkKeys(message, ['id', 'op', 'file', 'since', 'compressionLevel', 'overwrite'])
+      const { file, since, compressionLevel, overwrite } = message
       if (typeof file !== 'string' || file.length === 0 || file.length > MAX_PATH_CHARS) fail('backup needs a file path')
       if (since !== undefined && !isVersion(since) && !(typeof since === 'string' && since.length > 0 && since.length <= MAX_PATH_CHARS)) fail('backup: since must be a version or a file path')
       if (compressionLevel !== undefined && !isVersion(compressionLevel)) fail('backup: compressionLevel must be an integer')
-      return { id, op, file, since, compressionLevel }
+      if (overwrite !== undefined && typeof overwrite !== 'boolean') fail('backup: overwrite must be a boolean')
+      return { id, op, file, since, compressionLevel, overwrite }
     }
     case 'backup-to-directory': {
       checkKeys(message, ['id', 'op', 'dir', 'full', 'compressionLevel'])

@@ -208,7 +208,7 @@ export class Session {
         }
         return {}
       case 'backup': {
-        const info = await store.backup(request.file, { since: request.since, compressionLevel: request.compressionLevel })
+        const info = await store.backup(request.file, { since: request.since, compressionLevel: request.compressionLevel, overwrite: request.overwrite })
         return { ...info }
       }
       case 'backup-to-directory': {

@@ -1,10 +1,12 @@
 // flowstore restore <backup>... --to <db>: builds a store from a full backup and the
 // changed-only backups after it, or from the newest chain in a backup directory.
 
+import { resolve } from 'node:path'
 import { type RestoreInfo, restoreBackup, restoreFromDirectory } from '../../index.ts'
 import { type Command, expectPositionals, stringOption } from '../command.ts'
 import { isDirectory } from '../database.ts'
 import { UsageError } from '../errors.ts'
+import { forCommandLine } from '../fs-errors.ts'
 import { formatCount, formatDuration } from '../output.ts'
 
 export const restoreCommand: Command = {
@@ -16,11 +18,15 @@ export const restoreCommand: Command = {
     'after it, in order; or, given one backup directory, from its newest backup and the chain',
     'it needs. The chain and every checksum are checked; the store is built aside and moved',
     'into place only when complete, so a failed restore leaves <db> as it was.',
-    '<db> must be empty or missing, unless --overwrite is given.'
+    '<db> must be empty or missing, unless --overwrite is given; --overwrite replaces only a',
+    'flowstore store (a directory of nothing but LevelDB\'s and flowstore\'s files) that no',
+    'process has open. A directory holding anything else, the working or home directory, /,',
+    'and any directory holding the backups read are never replaced. Ctrl-C stops the restore',
+    'and removes what it had built.'
   ],
   options: {
     to: { type: 'string', value: '<db>', help: 'the store directory to restore into (required)' },
-    overwrite: { type: 'boolean', help: 'replace what is at <db> (it must not be open in another process)' }
+    overwrite: { type: 'boolean', help: 'replace the store at <db> (only a flowstore store, not open in any process)' }
   },
   store: 'to',
   whenLocked: 'restore replaces that store: stop the process that has it open, then run restore again.',
@@ -46,6 +52,8 @@ export const restoreCommand: Command = {
       info = directories[0] === true
         ? await restoreFromDirectory(backups[0]!, to, options)
         : await restoreBackup(backups, to, options)
+    } catch (err) {
+      throw forCommandLine(err, { overwrite: '--overwrite', path: resolve(to), doing: 'Restoring into' })
     } finally {
       line.done()
     }

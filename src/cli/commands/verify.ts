@@ -2,10 +2,11 @@
 // would; exit 1 when any has a problem.
 
 import { stat } from 'node:fs/promises'
-import { type BackupReport, listBackups, verifyBackup } from '../../index.ts'
+import { type BackupReport, type Leftover, listBackups, listLeftovers, verifyBackup } from '../../index.ts'
 import { type Command, expectPositionals } from '../command.ts'
 import { isDirectory } from '../database.ts'
 import { EXIT_FAILURE, EXIT_OK } from '../errors.ts'
+import { leftoverLines } from '../leftovers.ts'
 import { formatCount } from '../output.ts'
 
 export const verifyCommand: Command = {
@@ -16,7 +17,8 @@ export const verifyCommand: Command = {
     'Reads each backup to the end and checks what a restore would: the gzip stream, the',
     'header, every record, the record counts and the sha256 checksum. A backup directory',
     'stands for every backup its manifest lists (their checksums are compared with the',
-    'manifest too). Exits 1 if any backup has a problem.'
+    'manifest too), and what interrupted runs left there is listed. Exits 1 if any backup has',
+    'a problem.'
   ],
   options: {},
   examples: [
@@ -27,9 +29,14 @@ export const verifyCommand: Command = {
     const targets = expectPositionals(this, args, 1, Infinity, '<backup|dir>...')
     // Every file first, so that the progress line has a total (files, bytes) and an ETA.
     const files: Array<{ file: string, checksum?: string }> = []
+    const leftovers: Leftover[] = []
     for (const target of targets) {
-      if (await isDirectory(target)) files.push(...(await listBackups(target)).map((entry) => ({ file: entry.file, checksum: entry.checksum })))
-      else files.push({ file: target })
+      if (await isDirectory(target)) {
+        leftovers.push(...await listLeftovers(target))
+        files.push(...(await listBackups(target)).map((entry) => ({ file: entry.file, checksum: entry.checksum })))
+      } else {
+        files.push({ file: target })
+      }
     }
     const sizes = await Promise.all(files.map(async ({ file }) => await stat(file).then((info) => info.size, () => 0)))
     const totalBytes = sizes.reduce((sum, size) => sum + size, 0)
@@ -63,6 +70,7 @@ export const verifyCommand: Command = {
     }
     if (reports.length === 0) text.push('no backups to verify')
     else text.push(ok ? `${reports.length} backup(s) ok` : `${reports.filter((r) => !r.ok).length} of ${reports.length} backup(s) have problems`)
-    return { json: { ok, backups: reports }, text, exitCode: ok ? EXIT_OK : EXIT_FAILURE }
+    text.push(...leftoverLines(leftovers))
+    return { json: { ok, backups: reports, leftovers }, text, exitCode: ok ? EXIT_OK : EXIT_FAILURE }
   }
 }
