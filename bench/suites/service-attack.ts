@@ -3,8 +3,9 @@
 // another process, with no attack (the baseline) and while a third process runs each attack
 // of service-attacker.ts against the same owner, with the owner's default limits:
 //
-//  · stalled partial messages: 40 connections each holding 8 MiB of an unfinished message
-//    (320 MiB if nothing bounded them; maxBufferedBytes keeps the owner at 128 MiB);
+//  · stalled partial messages: 40 connections each sending 8 MiB of an unfinished message
+//    and stopping (320 MiB if nothing bounded them; past maxBufferedBytes, 128 MiB, the
+//    others wait unread; messageTimeoutMs closes the stalled ones, which come back at once);
 //  · an idle connection flood: 1,000 silent connections (maxConnections: 128; the rest are
 //    refused at once and come back at once);
 //  · random frames: 8 connections writing random bytes and MessagePack values.
@@ -67,7 +68,7 @@ export const suite: Suite = {
               attacker.send('stop')
               await attacker.line((line) => line === 'stopped')
               ctx.log(`${label}: owner holds ${mib(stats.bufferedBytes!)} for partial messages (peak so far ${mib(stats.peakBufferedBytes!)}), ` +
-                `${stats.connections} connections, ${stats.refused} refused, ${stats.dropped} dropped, ${stats.timedOut} timed out so far; ` +
+                `${stats.connections} connections (${stats.waiting} waiting for room), ${stats.refused} refused, ${stats.timedOut} timed out so far; ` +
                 `rss ${mib(stats.rss!)}, array buffers ${mib(stats.arrayBuffers!)}`)
             }
           })

@@ -3,7 +3,7 @@
 // socket destroyed); stdout: "started <attack>" once it is in effect, "stopped".
 //
 //   stalled   40 connections, each says hello, sends 8 MiB of a message announced at 60 MiB
-//             and stops; a connection the owner drops comes back and does it again.
+//             and stops; a connection the owner closes comes back and does it again.
 //   idle      1,000 connections that send nothing; a refused or closed one comes back at once.
 //   random    8 connections writing random bytes and random MessagePack values, one frame
 //             per turn of the event loop; a closed one comes back at once.

@@ -1,25 +1,27 @@
-// The owner's bound on the bytes its connections hold for partial messages (the buffers of
-// their decoders, see channel.ts). A connection whose partial message would take the total
-// past the bound makes room by dropping the connections that hold the most, itself included
-// when it holds the most: each is refused with FLOWSTORE_BUSY. Well-behaved clients send
-// whole messages quickly and hold little for long, so a peer that sends large messages and
-// stops is the one that goes.
+// The owner's bound on the bytes its connections hold for unfinished messages (the buffers of
+// their decoders, see channel.ts). A connection whose message needs more room than is left
+// waits, unread, until another connection's message completes or its connection goes (a
+// stalled one is closed at the owner's message deadline, see session.ts); then the waiting
+// connections are retried, in the order they began to wait, each one that fits going on. No
+// connection is dropped for memory: a crowd of peers that send large messages and stop holds
+// the budget until their deadline, and meanwhile costs the owner nothing.
 
-import { FlowStoreError } from '../errors.ts'
 import type { BufferBudget, Channel } from './channel.ts'
 
 export class SharedBufferBudget implements BufferBudget {
   readonly limit: number
   readonly #held = new Map<Channel, number>()
+  readonly #waiting = new Set<Channel>()
   #total = 0
   #peak = 0
-  #dropped = 0
+  #waking = false
+  #wakeAgain = false
 
   constructor (limit: number) {
     this.limit = limit
   }
 
-  /** Bytes held for partial messages now, across connections. */
+  /** Bytes held for unfinished messages now, across connections. */
   get total (): number {
     return this.#total
   }
@@ -29,42 +31,50 @@ export class SharedBufferBudget implements BufferBudget {
     return this.#peak
   }
 
-  /** Connections dropped to stay within the limit. */
-  get dropped (): number {
-    return this.#dropped
+  /** Connections waiting for room now. */
+  get waiting (): number {
+    return this.#waiting.size
   }
 
-  hold (channel: Channel, bytes: number): boolean {
+  reserve (channel: Channel, bytes: number): boolean {
     const current = this.#held.get(channel) ?? 0
-    if (bytes > current) {
-      while (this.#total - (this.#held.get(channel) ?? 0) + bytes > this.limit) {
-        let largest: Channel = channel
-        let size = bytes
-        for (const [other, held] of this.#held) {
-          if (other !== channel && held > size) {
-            largest = other
-            size = held
-          }
-        }
-        this.#drop(largest, size)
-        if (largest === channel) return false
-      }
-    }
-    this.#set(channel, bytes)
+    if (bytes > current && this.#total - current + bytes > this.limit) return false
+    this.update(channel, bytes)
     return true
   }
 
-  #set (channel: Channel, bytes: number): void {
-    this.#total += bytes - (this.#held.get(channel) ?? 0)
+  update (channel: Channel, bytes: number): void {
+    const current = this.#held.get(channel) ?? 0
+    this.#total += bytes - current
     if (bytes === 0) this.#held.delete(channel)
     else this.#held.set(channel, bytes)
     if (this.#total > this.#peak) this.#peak = this.#total
+    if (channel.closed) this.#waiting.delete(channel)
+    if (bytes < current && this.#waiting.size > 0) this.#wake()
   }
 
-  #drop (channel: Channel, bytes: number): void {
-    this.#set(channel, 0)
-    this.#dropped++
-    // refuse() releases the channel's buffer (hold(channel, 0): already nothing here).
-    channel.refuse(new FlowStoreError('FLOWSTORE_BUSY', `flowstore owner: this connection holds ${bytes} bytes of an unfinished message while the owner's buffers for partial messages are full (maxBufferedBytes: ${this.limit}); closing it`))
+  wait (channel: Channel): void {
+    this.#waiting.add(channel)
+  }
+
+  /** Retries the waiting channels, oldest first, until a pass frees nothing more. */
+  #wake (): void {
+    if (this.#waking) {
+      this.#wakeAgain = true
+      return
+    }
+    this.#waking = true
+    try {
+      do {
+        this.#wakeAgain = false
+        for (const channel of [...this.#waiting]) {
+          this.#waiting.delete(channel)
+          // A channel that still does not fit waits again (at the end of the line).
+          channel.retry()
+        }
+      } while (this.#wakeAgain && this.#waiting.size > 0)
+    } finally {
+      this.#waking = false
+    }
   }
 }

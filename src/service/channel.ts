@@ -9,10 +9,14 @@
 // however the peer's writes are cut into socket reads. A message that breaks the stream, or
 // that the owner of this channel finds malformed, closes this connection only.
 //
-// What the decoder holds of a partial message (its buffer, which grows geometrically up to the
-// limit) is reserved from a budget shared by the owner's connections before each slice is fed
-// (see BufferBudget): so the bytes held across connections stay under one bound, whatever
-// many connections each send a large message and stop.
+// What the decoder holds of an unfinished message (its buffer, which grows geometrically up to
+// the limit) is reserved from a budget shared by the owner's connections before each slice
+// that makes it grow is fed (see BufferBudget). When there is no room, this connection waits:
+// it is not read (the peer's writes back up into its socket) until another connection's
+// message completes or goes. So the bytes held across connections stay bounded, and a crowd of
+// peers that each send a large message and stop costs nothing more once the budget is full.
+// A slice that starts a message is fed without a reservation (at most one slice is kept of
+// it): a small message, complete in its slice, never waits.
 //
 // msgpackr's structured-clone extensions (ids and pointers, 0x69/0x70) are refused: the
 // protocol never sends them, and they let a message describe a shared or cyclic graph.
@@ -34,14 +38,14 @@ export interface ChannelOptions {
   readonly budget?: BufferBudget
 }
 
-/** The owner's bound on the bytes that its channels hold for partial messages. */
+/** The owner's bound on the bytes that its channels hold for unfinished messages. */
 export interface BufferBudget {
-  /**
-   * Sets what `channel` holds to `bytes`. Growing past the bound drops the channels holding
-   * the most (each refused with a reason) until it fits; false when `channel` itself was
-   * dropped (it holds the most): then nothing more is fed to it.
-   */
-  hold (channel: Channel, bytes: number): boolean
+  /** Reserves room for `channel` to hold `bytes`; false (nothing changed) when they do not fit. */
+  reserve (channel: Channel, bytes: number): boolean
+  /** Records that `channel` holds `bytes` now (less than reserved, or the start of a message). */
+  update (channel: Channel, bytes: number): void
+  /** `channel` waits for room: its retry() is called once some is freed. */
+  wait (channel: Channel): void
 }
 
 /** What msgpackr's UnpackrStream keeps of a partial message (see its iterators.js). */
@@ -63,6 +67,10 @@ export class Channel {
   #closed = false
   #finished = false
   #failure: Error | undefined
+  /** Bytes read but not fed yet, while waiting for room in the budget. */
+  #pending: Uint8Array | undefined
+  #lastProgress = performance.now()
+  readonly #pausedBy = new Set<string>()
   readonly #drainWaiters = new Set<() => void>()
 
   constructor (socket: Socket, options: ChannelOptions) {
@@ -85,17 +93,7 @@ export class Channel {
     this.#decoder.on('error', (err: Error) => {
       this.refuse(/incomplete buffer size/i.test(err.message) ? new Error(`a message is larger than the limit of ${this.#maxMessageBytes} bytes`, { cause: err }) : err)
     })
-    const budget = options.budget
-    socket.on('data', (chunk: Buffer) => {
-      // The decoder works synchronously: a slice that breaks the limit or the stream closes
-      // the channel before the next slice is fed.
-      for (let offset = 0; offset < chunk.length && !this.#closed; offset += SLICE_BYTES) {
-        const slice = chunk.subarray(offset, offset + SLICE_BYTES)
-        if (budget !== undefined && !budget.hold(this, this.#heldAfter(slice.length))) return
-        this.#decoder.write(slice)
-        if (budget !== undefined && !this.#closed) budget.hold(this, this.held)
-      }
-    })
+    socket.on('data', (chunk: Buffer) => { this.#feed(chunk) })
     socket.on('error', (err) => { this.#finish(err) })
     socket.on('close', () => { this.#finish(undefined) })
   }
@@ -111,6 +109,61 @@ export class Channel {
 
   get closed (): boolean {
     return this.#closed
+  }
+
+  /** Whether this channel waits for room in the budget (it is not read meanwhile). */
+  get waiting (): boolean {
+    return this.#pending !== undefined
+  }
+
+  /** When bytes were last fed to the decoder (performance.now()). */
+  get lastProgress (): number {
+    return this.#lastProgress
+  }
+
+  /**
+   * Stops reading for `reason` (several may hold at once); reading goes on once every reason
+   * is lifted with resume().
+   */
+  pause (reason: string): void {
+    this.#pausedBy.add(reason)
+    this.socket.pause()
+  }
+
+  resume (reason: string): void {
+    this.#pausedBy.delete(reason)
+    if (this.#pausedBy.size === 0 && !this.#closed) this.socket.resume()
+  }
+
+  /** Called by the budget once room was freed: feeds what waited; false when it waits again. */
+  retry (): boolean {
+    const pending = this.#pending
+    if (pending === undefined || this.#closed) return true
+    this.#pending = undefined
+    this.#feed(pending)
+    if (this.#pending !== undefined) return false
+    this.resume('buffer')
+    return true
+  }
+
+  /**
+   * Feeds `chunk` to the decoder slice by slice. The decoder works synchronously: a slice
+   * that breaks the limit or the stream closes the channel before the next slice is fed.
+   */
+  #feed (chunk: Uint8Array): void {
+    const budget = this.#options.budget
+    for (let offset = 0; offset < chunk.length && !this.#closed; offset += SLICE_BYTES) {
+      const slice = chunk.subarray(offset, offset + SLICE_BYTES)
+      if (budget !== undefined && this.held > 0 && !budget.reserve(this, this.#heldAfter(slice.length))) {
+        this.#pending = chunk.subarray(offset)
+        this.pause('buffer')
+        budget.wait(this)
+        return
+      }
+      this.#decoder.write(slice)
+      this.#lastProgress = performance.now()
+      if (budget !== undefined && !this.#closed) budget.update(this, this.held)
+    }
   }
 
   /** The bytes the decoder holds now for a partial message (its buffer's size). */
@@ -131,10 +184,11 @@ export class Channel {
     return needed <= buffer.byteLength ? buffer.byteLength : Math.max(needed, Math.min(buffer.byteLength * 2, this.#maxMessageBytes))
   }
 
-  /** Lets go of a partial message: a closed channel holds nothing. */
+  /** Lets go of a partial message: a closed channel holds nothing and waits for nothing. */
   #release (): void {
     (this.#decoder as unknown as DecoderState).incompleteBuffer = null
-    this.#options.budget?.hold(this, 0)
+    this.#pending = undefined
+    this.#options.budget?.update(this, 0)
   }
 
   /** Sends a message; false when the connection is gone (nothing sent). */

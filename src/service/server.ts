@@ -48,6 +48,13 @@ export interface ServeOptions {
    */
   idleTimeoutMs?: number
   /**
+   * A connection whose unfinished message gets no more bytes for this long, while the owner
+   * reads it and owes it no answer, is closed with FLOWSTORE_TIMEOUT: it holds buffer room
+   * (maxBufferedBytes) that others wait for. Infinity: no deadline.
+   * @default 10000
+   */
+  messageTimeoutMs?: number
+  /**
    * The most connections served at once; one more is refused with FLOWSTORE_BUSY (the
    * client's connect() fails with it) and closed, while the others go on.
    * @default 128
@@ -55,8 +62,9 @@ export interface ServeOptions {
   maxConnections?: number
   /**
    * A bound on the bytes held for unfinished messages across all connections. A connection
-   * whose message would take the total past it makes room by dropping the connections that
-   * hold the most (itself, when that is it) with FLOWSTORE_BUSY. At least maxMessageBytes.
+   * whose message needs more room than is left waits, unread, until some is freed (a message
+   * completes, a connection goes or passes messageTimeoutMs). A message that starts and ends
+   * in one 16 KiB read never waits. At least maxMessageBytes.
    * @default twice maxMessageBytes (128 MiB)
    */
   maxBufferedBytes?: number
@@ -68,14 +76,17 @@ export interface ServerStats {
   readonly connections: number
   /** Bytes held now for unfinished messages, across connections. */
   readonly bufferedBytes: number
-  /** The most bytes ever held at once for unfinished messages (at most maxBufferedBytes). */
+  /**
+   * The most bytes ever held at once for unfinished messages: at most maxBufferedBytes, plus
+   * up to 16 KiB per connection for the start of a message.
+   */
   readonly peakBufferedBytes: number
+  /** Connections waiting for room in maxBufferedBytes now (not read meanwhile). */
+  readonly waiting: number
   /** Connections refused at maxConnections. */
   readonly refused: number
-  /** Connections closed at the idle deadline. */
+  /** Connections closed at a deadline (idleTimeoutMs, messageTimeoutMs). */
   readonly timedOut: number
-  /** Connections dropped to stay within maxBufferedBytes. */
-  readonly dropped: number
 }
 
 /** A running owner server: what `serveStore()` returns. Closing the store closes it too. */
@@ -158,17 +169,19 @@ interface ResolvedServeOptions {
   readonly advertise: string | false | undefined
   readonly maxMessageBytes: number
   readonly idleTimeoutMs: number
+  readonly messageTimeoutMs: number
   readonly maxConnections: number
   readonly maxBufferedBytes: number
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000
+const DEFAULT_MESSAGE_TIMEOUT_MS = 10_000
 const DEFAULT_MAX_CONNECTIONS = 128
 
 function resolveServeOptions (options: ServeOptions | string | undefined, limits: CodecLimits): ResolvedServeOptions {
   const given: ServeOptions = typeof options === 'string' ? { path: options } : options ?? {}
   if (typeof given !== 'object' || given === null) throw new TypeError(`serveStore() takes a socket path or options, got ${String(options)}`)
-  const { path, advertise, maxMessageBytes: maxMessage, idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS, maxConnections = DEFAULT_MAX_CONNECTIONS, maxBufferedBytes: maxBuffered } = given
+  const { path, advertise, maxMessageBytes: maxMessage, idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS, messageTimeoutMs = DEFAULT_MESSAGE_TIMEOUT_MS, maxConnections = DEFAULT_MAX_CONNECTIONS, maxBufferedBytes: maxBuffered } = given
   const maxMessageBytes = maxMessage
   if (path !== undefined && (typeof path !== 'string' || path.length === 0)) throw new TypeError(`Option path must be a non-empty string, got ${String(path)}`)
   if (advertise !== undefined && advertise !== false && (typeof advertise !== 'string' || advertise.length === 0)) {
@@ -178,8 +191,10 @@ function resolveServeOptions (options: ServeOptions | string | undefined, limits
     throw new TypeError(`Option maxMessageBytes must be an integer >= 1024, got ${String(maxMessageBytes)}`)
   }
   const message = maxMessageBytes ?? Math.max(DEFAULT_MAX_MESSAGE_BYTES, limits.maxFlowBytes + MIB)
-  if (typeof idleTimeoutMs !== 'number' || Number.isNaN(idleTimeoutMs) || idleTimeoutMs <= 0 || (Number.isFinite(idleTimeoutMs) && idleTimeoutMs > MAX_TIMER_MS)) {
-    throw new TypeError(`Option idleTimeoutMs must be a number of milliseconds > 0 (or Infinity), got ${String(idleTimeoutMs)}`)
+  for (const [name, value] of [['idleTimeoutMs', idleTimeoutMs], ['messageTimeoutMs', messageTimeoutMs]] as const) {
+    if (typeof value !== 'number' || Number.isNaN(value) || value <= 0 || (Number.isFinite(value) && value > MAX_TIMER_MS)) {
+      throw new TypeError(`Option ${name} must be a number of milliseconds > 0 (or Infinity), got ${String(value)}`)
+    }
   }
   if (typeof maxConnections !== 'number' || !Number.isSafeInteger(maxConnections) || maxConnections < 1) {
     throw new TypeError(`Option maxConnections must be an integer >= 1, got ${String(maxConnections)}`)
@@ -193,6 +208,7 @@ function resolveServeOptions (options: ServeOptions | string | undefined, limits
     advertise: typeof advertise === 'string' ? resolve(advertise) : advertise,
     maxMessageBytes: message,
     idleTimeoutMs,
+    messageTimeoutMs,
     maxConnections,
     maxBufferedBytes: buffered
   }
@@ -242,9 +258,10 @@ class OwnerServer implements StoreServer, SessionHost {
   readonly limits: CodecLimits
   readonly maxMessageBytes: number
   readonly idleTimeoutMs: number
+  readonly messageTimeoutMs: number
   readonly maxConnections: number
   readonly budget: SharedBufferBudget
-  readonly sessions = new Set<{ shutdown (): Promise<void>, push (event: object): void }>()
+  readonly sessions = new Set<{ shutdown (): Promise<void>, push (event: object): void, checkDeadlines (now: number): void }>()
   readonly #server: Server
   readonly #place: SocketPlace & { readonly identity: string }
   readonly #removeCloseHook: () => void
@@ -253,6 +270,7 @@ class OwnerServer implements StoreServer, SessionHost {
   #pushScheduled: ReturnType<typeof setImmediate> | undefined
   #refused = 0
   #timedOut = 0
+  readonly #deadlines: ReturnType<typeof setInterval> | undefined
   readonly #packr = new Packr({ useRecords: false })
   readonly #onChange = (): void => { this.#schedulePush() }
 
@@ -265,12 +283,22 @@ class OwnerServer implements StoreServer, SessionHost {
     this.ownerFile = ownerFile
     this.maxMessageBytes = options.maxMessageBytes
     this.idleTimeoutMs = options.idleTimeoutMs
+    this.messageTimeoutMs = options.messageTimeoutMs
     this.maxConnections = options.maxConnections
     this.budget = new SharedBufferBudget(options.maxBufferedBytes)
     this.limits = limits
     this.codec = new FlowCodec(limits)
     // The store closes its server after its final flush, so what it committed is acknowledged.
     this.#removeCloseHook = store.onClose(async () => { await this.close() })
+    // One sweep over the connections checks the deadlines, four times per shortest deadline.
+    const period = Math.min(options.idleTimeoutMs, options.messageTimeoutMs) / 4
+    if (Number.isFinite(period)) {
+      this.#deadlines = setInterval(() => {
+        const now = performance.now()
+        for (const session of this.sessions) session.checkDeadlines(now)
+      }, Math.max(1, Math.floor(period)))
+      this.#deadlines.unref()
+    }
     server.on('connection', (socket) => { this.#accept(socket) })
     // An accept() failure (EMFILE…) must not take the owner down.
     server.on('error', (err) => { process.emitWarning(`flowstore owner server: ${err.message}`, { code: 'FLOWSTORE_SERVER_ERROR' }) })
@@ -285,9 +313,9 @@ class OwnerServer implements StoreServer, SessionHost {
       connections: this.sessions.size,
       bufferedBytes: this.budget.total,
       peakBufferedBytes: this.budget.peak,
+      waiting: this.budget.waiting,
       refused: this.#refused,
-      timedOut: this.#timedOut,
-      dropped: this.budget.dropped
+      timedOut: this.#timedOut
     }
   }
 
@@ -319,6 +347,7 @@ class OwnerServer implements StoreServer, SessionHost {
 
   async #close (): Promise<void> {
     this.#server.close()
+    clearInterval(this.#deadlines)
     if (this.ownerFile !== undefined) await withdraw(this.ownerFile, this.instance).catch(() => {})
     await Promise.all([...this.sessions].map(async (session) => { await session.shutdown() }))
     if (this.#pushScheduled !== undefined) clearImmediate(this.#pushScheduled)

@@ -26,6 +26,8 @@ export interface SessionHost {
   readonly maxMessageBytes: number
   /** Close a connection that completes no message for this long while owed nothing (Infinity: never). */
   readonly idleTimeoutMs: number
+  /** Close a connection whose unfinished message gets no more bytes for this long (Infinity: never). */
+  readonly messageTimeoutMs: number
   readonly budget: BufferBudget
   readonly instance: string
   readonly path: string
@@ -33,7 +35,7 @@ export interface SessionHost {
   /** A session sent `watch`: push a change event to it after each commit. */
   watch (): void
   unwatch (): void
-  /** A session closed its connection at the idle deadline. */
+  /** A session closed its connection at a deadline. */
   timedOut (): void
 }
 
@@ -55,7 +57,8 @@ export class Session {
   #closing = false
   #paused = false
   readonly #closed: Promise<void>
-  readonly #idleTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the last complete message arrived, or the last request was answered if later. */
+  #lastMessage = performance.now()
 
   constructor (owner: SessionHost, socket: Socket, onGone: () => void) {
     this.#owner = owner
@@ -65,11 +68,10 @@ export class Session {
       maxMessageBytes: owner.maxMessageBytes,
       budget: owner.budget,
       onMessage: (message) => {
-        this.#idleTimer?.refresh()
+        this.#lastMessage = performance.now()
         this.#receive(message)
       },
       onClose: () => {
-        clearTimeout(this.#idleTimer)
         if (this.#watching) owner.unwatch()
         this.#watching = false
         onGone()
@@ -84,23 +86,27 @@ export class Session {
           : { code: 'FLOWSTORE_PROTOCOL', message: `flowstore owner: ${err.message}; closing this connection` }
       })
     })
-    if (Number.isFinite(owner.idleTimeoutMs)) {
-      this.#idleTimer = setTimeout(() => { this.#idle() }, owner.idleTimeoutMs)
-      this.#idleTimer.unref()
-    }
   }
 
   /**
-   * The deadline passed with no complete message: the connection is idle, or stuck in a
-   * partial message. While the owner still owes it an answer it may rightly be silent.
+   * Closes the connection if it passed a deadline (the server checks every connection now
+   * and then): its unfinished message got no more bytes for messageTimeoutMs, or it completed
+   * no message for idleTimeoutMs. Not while the owner owes it an answer (it may rightly be
+   * silent), nor while the owner itself is not reading it (it waits for buffer room).
    */
-  #idle (): void {
-    if (this.#inFlight.size > 0 || this.#closing) {
-      this.#idleTimer?.refresh()
-      return
+  checkDeadlines (now: number): void {
+    const channel = this.#channel
+    if (this.#closing || channel.closed || channel.waiting || this.#inFlight.size > 0) return
+    const { idleTimeoutMs, messageTimeoutMs } = this.#owner
+    let why: string | undefined
+    if (channel.held > 0 && now - channel.lastProgress >= messageTimeoutMs) {
+      why = `its unfinished message got no more bytes for ${messageTimeoutMs} ms (messageTimeoutMs)`
+    } else if (now - this.#lastMessage >= idleTimeoutMs) {
+      why = `it completed no message for ${idleTimeoutMs} ms (idleTimeoutMs; clients of this version send keepalives)`
     }
+    if (why === undefined) return
     this.#owner.timedOut()
-    this.#channel.refuse(new FlowStoreError('FLOWSTORE_TIMEOUT', `flowstore owner: this connection completed no message in ${this.#owner.idleTimeoutMs} ms; closing it (clients of this version send keepalives)`))
+    channel.refuse(new FlowStoreError('FLOWSTORE_TIMEOUT', `flowstore owner: closing this connection: ${why}`))
   }
 
   push (event: object): void {
@@ -134,15 +140,15 @@ export class Session {
     this.#inFlight.add(work)
     if (this.#inFlight.size >= MAX_IN_FLIGHT && !this.#paused) {
       this.#paused = true
-      this.#channel.socket.pause()
+      this.#channel.pause('requests')
     }
     void work.finally(() => {
       this.#inFlight.delete(work)
       // The client's silence counts from the last answer it waited for.
-      if (this.#inFlight.size === 0) this.#idleTimer?.refresh()
+      if (this.#inFlight.size === 0) this.#lastMessage = performance.now()
       if (this.#paused && this.#inFlight.size < MAX_IN_FLIGHT / 2) {
         this.#paused = false
-        this.#channel.socket.resume()
+        this.#channel.resume('requests')
       }
     })
   }
