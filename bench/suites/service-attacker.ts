@@ -7,6 +7,8 @@
 //   idle      1,000 connections that send nothing; a refused or closed one comes back at once.
 //   random    8 connections writing random bytes and random MessagePack values, one frame
 //             per turn of the event loop; a closed one comes back at once.
+//   spin      no connection: keeps one core busy (the control: what any busy process on the
+//             machine costs the client, whatever it does to the socket).
 
 import { randomBytes, randomInt } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
@@ -19,7 +21,7 @@ const HELLO = packr.pack({ id: 1, op: 'hello', protocol: 1 })
 const MIB = 1024 * 1024
 const CHUNK = new Uint8Array(64 * 1024)
 
-type Attack = 'stalled' | 'idle' | 'random'
+type Attack = 'stalled' | 'idle' | 'random' | 'spin'
 
 let running: { attack: Attack, sockets: Set<Socket>, stopped: boolean } | undefined
 
@@ -48,6 +50,9 @@ function stalled (socket: Socket, ready: () => void): void {
   socket.write(HELLO)
   // A bin 32 header announcing 60 MiB, then 8 MiB of it.
   socket.write(Uint8Array.of(0xc6, 0x03, 0xc0, 0x00, 0x00))
+  // In effect once it started sending: the owner may stop reading it (no room left), and
+  // then its writes wait in the socket.
+  ready()
   let sent = 0
   const more = (): void => {
     while (sent < 8 * MIB) {
@@ -57,7 +62,6 @@ function stalled (socket: Socket, ready: () => void): void {
         return
       }
     }
-    ready()
   }
   more()
 }
@@ -79,16 +83,28 @@ function random (socket: Socket, ready: () => void): void {
   next()
 }
 
-const ATTACKS: Record<Attack, { connections: number, open: (socket: Socket, ready: () => void) => void }> = {
+const ATTACKS: Record<Exclude<Attack, 'spin'>, { connections: number, open: (socket: Socket, ready: () => void) => void }> = {
   stalled: { connections: 40, open: stalled },
   idle: { connections: 1000, open: idle },
   random: { connections: 8, open: random }
 }
 
+/** Busy for 10 ms at a time, giving the event loop a turn in between (to read "stop"). */
+function spin (state: NonNullable<typeof running>): void {
+  if (state.stopped) return
+  const until = performance.now() + 10
+  while (performance.now() < until) { /* busy */ }
+  setImmediate(() => { spin(state) })
+}
+
 for await (const line of createInterface({ input: process.stdin })) {
   const [command, name] = line.split(' ')
-  if (command === 'start' && running === undefined && name !== undefined && name in ATTACKS) {
-    const attack = name as Attack
+  if (command === 'start' && running === undefined && name === 'spin') {
+    running = { attack: 'spin', sockets: new Set<Socket>(), stopped: false }
+    spin(running)
+    process.stdout.write('started spin\n')
+  } else if (command === 'start' && running === undefined && name !== undefined && name in ATTACKS) {
+    const attack = name as Exclude<Attack, 'spin'>
     const state = { attack, sockets: new Set<Socket>(), stopped: false }
     running = state
     const { connections, open } = ATTACKS[attack]

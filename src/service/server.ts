@@ -271,7 +271,8 @@ class OwnerServer implements StoreServer, SessionHost {
   #refused = 0
   #timedOut = 0
   readonly #deadlines: ReturnType<typeof setInterval> | undefined
-  readonly #packr = new Packr({ useRecords: false })
+  /** The one message a connection past maxConnections gets (packed once: a flood of them costs little). */
+  readonly #busy: Uint8Array
   readonly #onChange = (): void => { this.#schedulePush() }
 
   constructor (store: ServedStore, server: Server, place: SocketPlace & { readonly identity: string }, instance: string, ownerFile: string | undefined, options: ResolvedServeOptions, limits: CodecLimits) {
@@ -285,6 +286,11 @@ class OwnerServer implements StoreServer, SessionHost {
     this.idleTimeoutMs = options.idleTimeoutMs
     this.messageTimeoutMs = options.messageTimeoutMs
     this.maxConnections = options.maxConnections
+    this.#busy = new Packr({ useRecords: false }).pack({
+      id: 0,
+      ok: false,
+      error: { code: 'FLOWSTORE_BUSY', message: `The owner serves as many connections as it allows (maxConnections: ${options.maxConnections}); try again later` }
+    })
     this.budget = new SharedBufferBudget(options.maxBufferedBytes)
     this.limits = limits
     this.codec = new FlowCodec(limits)
@@ -381,11 +387,7 @@ class OwnerServer implements StoreServer, SessionHost {
     const timer = setTimeout(() => { socket.destroy() }, 1000)
     timer.unref()
     socket.once('close', () => { clearTimeout(timer) })
-    socket.end(this.#packr.pack({
-      id: 0,
-      ok: false,
-      error: { code: 'FLOWSTORE_BUSY', message: `The owner serves as many connections as it allows (maxConnections: ${this.maxConnections}); try again later` }
-    }))
+    socket.end(this.#busy)
   }
 
   #schedulePush (): void {
