@@ -5,12 +5,14 @@
 
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Change, FlowStore, isFlowStoreError, postgres } from '../src/index.ts'
+import { killChildren, startChild } from './fixtures/child.ts'
 import { freshPostgresUrl, schemaOf, sql } from './pg-helpers.ts'
 import { TcpProxy } from './tcp-proxy.ts'
 
 const stores: FlowStore[] = []
 const proxies: TcpProxy[] = []
 afterEach(async () => {
+  await killChildren()
   for (const store of stores.splice(0)) await store.close().catch(() => {})
   for (const proxy of proxies.splice(0)) await proxy.close()
 })
@@ -150,5 +152,15 @@ describe('FlowStore on PostgreSQL', () => {
     await until(() => cut.get('a')?.v === 2, 'the cut store catches up')
     await until(() => writer.has('c'), 'the writer sees the save made while cut off')
     expect(cut.version).toBe(3)
+  })
+
+  it('closes completely in a process that has nothing else to do (no exit half way through close)', async () => {
+    const url = freshPostgresUrl()
+    // Three processes at once: the early exit depended on timing.
+    const children = [0, 1, 2].map(() => startChild('pg-open-close.ts', url))
+    for (const child of children) {
+      expect(await child.exited, child.stderr).toEqual({ code: 0, signal: null })
+      expect(child.lines).toEqual(['closed'])
+    }
   })
 })

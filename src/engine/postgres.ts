@@ -612,15 +612,17 @@ ORDER BY f.version, f.id`,
     if (this.#closed) return
     this.#closed = true
     this.#listeners.clear()
-    await this.#watcher?.stop()
-    this.#watcher = undefined
-    await this.#endPool()
+    await whileHeld(async () => {
+      await this.#watcher?.stop()
+      this.#watcher = undefined
+      await this.#endPool()
+    })
   }
 
   async #endPool (): Promise<void> {
     const own = this.#ownPool
     this.#ownPool = undefined
-    if (own !== undefined) await own.end().catch(() => {})
+    if (own !== undefined) await whileHeld(async () => { await own.end().catch(() => {}) })
   }
 
   /**
@@ -747,6 +749,20 @@ ORDER BY f.version, f.id`,
 
 function asBuffer (bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/**
+ * Runs `work` with the process held alive. Idle connections do not keep the process alive
+ * (their sockets are unref'd, as an open LevelDB store does not either), so without this a
+ * process awaiting their end at close could run out of work and exit half way.
+ */
+async function whileHeld<T> (work: () => Promise<T>): Promise<T> {
+  const hold = setInterval(() => {}, 60_000)
+  try {
+    return await work()
+  } finally {
+    clearInterval(hold)
+  }
 }
 
 function toError (err: unknown): Error {
