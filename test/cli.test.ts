@@ -365,7 +365,7 @@ describe('backup, list, verify, restore, prune', () => {
     // The newest backup in the directory is the restored store's: the original's is still its own.
     expect(json(original)).toMatchObject({ lastBackup: { kind: 'full', version: 1, storeId: json(original).storeId }, backupsOfOtherStores: 1 })
     expect(json(mine)).toMatchObject({ lastBackup: { kind: 'full', storeId: json(mine).storeId }, backupsOfOtherStores: 1 })
-  })
+  }, 180_000)
 
   it('backs up into files with --since and restores the chain given in order', async () => {
     const flows = generateFlows(50)
@@ -540,8 +540,8 @@ describe('a database locked by another process', () => {
         flowstore('restore', backupFile, '--to', db, '--overwrite')
       ])
       const advice: Array<[Run, RegExp]> = [
-        [stats, /^ {2}Let that process serve the store \(store\.serve\(\)\) and stats asks it/],
-        [backup, /^ {2}Let that process serve the store \(store\.serve\(\)\) and backup runs through it.*back up inside it \(store\.backup\(\)\)/],
+        [stats, /^ {2}Let that process serve the store \(serveStore\(store\)\) and stats asks it/],
+        [backup, /^ {2}Let that process serve the store \(serveStore\(store\)\) and backup runs through it.*back up inside it \(store\.backup\(\)\)/],
         [check, /^ {2}check needs the store to itself: stop the process that has it open/],
         [repair, /^ {2}repair needs the store to itself: stop the process that has it open/],
         [importing, /^ {2}import writes into the store, which one process owns/],
