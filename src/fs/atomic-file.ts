@@ -154,6 +154,9 @@ export async function writeFileAtomically<T> (file: string, write: (out: Writabl
     return result
   } catch (err) {
     stream.destroy()
+    // The stream opens its file asynchronously: a write that fails at once may come before
+    // the open, which would create the temporary after it was removed. Wait for the close.
+    if (!stream.closed) await new Promise<void>((resolve) => { stream.once('close', () => { resolve() }) })
     await rm(temp, { force: true }).catch(noop)
     if (errnoCode(err) === 'EEXIST' && options.overwrite !== true) {
       throw new FlowStoreError('FLOWSTORE_TARGET_EXISTS', `${absolute} was created by someone else while the ${options.what} was written; it was left as it is. ${options.overwriteHint ?? 'Pass { overwrite: true }'} to replace it`, { cause: err })
