@@ -30,7 +30,8 @@ async function exportedNames (): Promise<string[]> {
 const AMBIENT: Record<string, string> = {
   store: 'FlowStore',
   flow: 'Flow',
-  service: 'FlowService'
+  service: 'FlowService',
+  pool: 'PostgresPool'
 }
 
 /** One compilable module for a README block. */
