@@ -124,8 +124,12 @@ describe('the layers of src/', () => {
     expect(edges((from, to) => CORE.test(from) && FEATURES.test(to) && !isKnown(from, to))).toEqual([])
   })
 
-  it('keeps the engines below the store: they import only engine/, leveldb/, errors, layout and deferred', () => {
-    expect(edges((from, to) => from.startsWith('engine/') && !/^(engine|leveldb)\/|^(errors|layout|deferred)\.ts$/.test(to))).toEqual([])
+  it('keeps the engines below the store: they import only engine/, leveldb/, fs/, errors, layout and deferred', () => {
+    expect(edges((from, to) => from.startsWith('engine/') && !/^(engine|leveldb|fs)\/|^(errors|layout|deferred)\.ts$/.test(to))).toEqual([])
+  })
+
+  it('keeps the file helpers at the bottom: fs/ imports only fs/, errors and deferred', () => {
+    expect(edges((from, to) => from.startsWith('fs/') && !/^fs\/|^(errors|deferred)\.ts$/.test(to))).toEqual([])
   })
 
   it("keeps LevelDB's file readers at the bottom: leveldb/ imports only leveldb/ and errors", () => {

@@ -53,7 +53,7 @@ describe('the bytes held for unfinished messages', () => {
     expect(server.stats.waiting).toBe(0)
     await service.refresh()
     for (let i = 0; i < 12; i++) expect(service.has(`during-${i}`)).toBe(true)
-  })
+  }, 180_000)
 
   it('closes a connection whose unfinished message gets no more bytes for messageTimeoutMs, with FLOWSTORE_TIMEOUT', async () => {
     const { server } = await serveOwner({ serve: { idleTimeoutMs: Infinity, messageTimeoutMs: 300 } })
