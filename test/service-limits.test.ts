@@ -24,7 +24,7 @@ function binHeader (bytes: number): Uint8Array {
 }
 
 describe('the bytes held for unfinished messages', () => {
-  it.skip('SKIPPED: hangs on the merged main (passes on its branch i10-socket; the regression is not found yet): stay within maxBufferedBytes across stalled connections (those that need more room wait, unread), a client keeps saving, and its large flow goes through once the stalled ones pass messageTimeoutMs', async () => {
+  it('stay within maxBufferedBytes across stalled connections (those that need more room wait, unread), a client keeps saving, and its large flow goes through once the stalled ones pass messageTimeoutMs', async () => {
     const { dir, store, server } = await serveOwner({ maxMessageBytes: MIB, serve: { maxBufferedBytes: 4 * MIB, messageTimeoutMs: 2000 } })
     const service = await connectService(dir, { ttlMs: Infinity })
     const stalled: RawConnection[] = []
@@ -39,7 +39,9 @@ describe('the bytes held for unfinished messages', () => {
       await service.save({ id: `during-${i}` })
     }
     // A flow larger than a read needs room, which the stalled connections hold until their
-    // deadline closes them.
+    // deadline closes them. Once the first ones go, the waiting ones take their room and wait
+    // again, holding it all between them: the owner must still close them (oldest first),
+    // although it is not reading them, or nothing would ever free that room.
     const large = { id: 'large', blob: new Uint8Array(200 * KIB).fill(7) }
     await service.save(large)
     expect(store.get('large')).toEqual(large)
@@ -53,7 +55,7 @@ describe('the bytes held for unfinished messages', () => {
     expect(server.stats.waiting).toBe(0)
     await service.refresh()
     for (let i = 0; i < 12; i++) expect(service.has(`during-${i}`)).toBe(true)
-  }, 180_000)
+  }, 120_000)
 
   it('closes a connection whose unfinished message gets no more bytes for messageTimeoutMs, with FLOWSTORE_TIMEOUT', async () => {
     const { server } = await serveOwner({ serve: { idleTimeoutMs: Infinity, messageTimeoutMs: 300 } })

@@ -5,6 +5,12 @@
 // connections are retried, in the order they began to wait, each one that fits going on. No
 // connection is dropped for memory: a crowd of peers that send large messages and stop holds
 // the budget until their deadline, and meanwhile costs the owner nothing.
+//
+// Deadlock: when every connection that holds bytes is waiting (each holds part of a message
+// and needs more room than the others leave), no message can complete and none is being read,
+// so none would ever pass its deadline. The budget names the one that has waited longest
+// (stalled()); the owner closes it at the message deadline like a stalled connection, which
+// frees its room for the others.
 
 import type { BufferBudget, Channel } from './channel.ts'
 
@@ -55,6 +61,21 @@ export class SharedBufferBudget implements BufferBudget {
 
   wait (channel: Channel): void {
     this.#waiting.add(channel)
+  }
+
+  /**
+   * The waiting connection that made progress longest ago, when the waiting connections hold
+   * every byte held (no other connection can free room by completing a message); undefined
+   * otherwise.
+   */
+  stalled (): Channel | undefined {
+    if (this.#waiting.size === 0) return undefined
+    let oldest: Channel | undefined
+    for (const channel of this.#held.keys()) {
+      if (!this.#waiting.has(channel)) return undefined
+      if (oldest === undefined || channel.lastProgress < oldest.lastProgress) oldest = channel
+    }
+    return oldest
   }
 
   /** Retries the waiting channels, oldest first, until a pass frees nothing more. */

@@ -12,6 +12,7 @@ import { Packr } from 'msgpackr'
 import { type CodecLimits, FlowCodec } from '../codec.ts'
 import { FlowStoreError } from '../errors.ts'
 import { SharedBufferBudget } from './buffer-budget.ts'
+import type { Channel } from './channel.ts'
 import {
   advertise, alreadyServed, defaultSocketPlace, probeSocket, removeSocketPlace, type SocketPlace, socketIdentity, withdraw
 } from './owner-file.ts'
@@ -261,7 +262,7 @@ class OwnerServer implements StoreServer, SessionHost {
   readonly messageTimeoutMs: number
   readonly maxConnections: number
   readonly budget: SharedBufferBudget
-  readonly sessions = new Set<{ shutdown (): Promise<void>, push (event: object): void, checkDeadlines (now: number): void }>()
+  readonly sessions = new Set<{ shutdown (): Promise<void>, push (event: object): void, checkDeadlines (now: number, stalled?: Channel): void }>()
   readonly #server: Server
   readonly #place: SocketPlace & { readonly identity: string }
   readonly #removeCloseHook: () => void
@@ -301,7 +302,8 @@ class OwnerServer implements StoreServer, SessionHost {
     if (Number.isFinite(period)) {
       this.#deadlines = setInterval(() => {
         const now = performance.now()
-        for (const session of this.sessions) session.checkDeadlines(now)
+        const stalled = this.budget.stalled()
+        for (const session of this.sessions) session.checkDeadlines(now, stalled)
       }, Math.max(1, Math.floor(period)))
       this.#deadlines.unref()
     }

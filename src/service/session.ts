@@ -92,11 +92,13 @@ export class Session {
    * Closes the connection if it passed a deadline (the server checks every connection now
    * and then): its unfinished message got no more bytes for messageTimeoutMs, or it completed
    * no message for idleTimeoutMs. Not while the owner owes it an answer (it may rightly be
-   * silent), nor while the owner itself is not reading it (it waits for buffer room).
+   * silent), nor while the owner itself is not reading it (it waits for buffer room), unless
+   * it is `stalled`: the waiting connection the budget names when waiting connections hold all
+   * the room (see buffer-budget.ts), whose message deadline counts from its last progress.
    */
-  checkDeadlines (now: number): void {
+  checkDeadlines (now: number, stalled?: Channel): void {
     const channel = this.#channel
-    if (this.#closing || channel.closed || channel.waiting || this.#inFlight.size > 0) return
+    if (this.#closing || channel.closed || (channel.waiting && channel !== stalled) || this.#inFlight.size > 0) return
     const { idleTimeoutMs, messageTimeoutMs } = this.#owner
     let why: string | undefined
     if (channel.held > 0 && now - channel.lastProgress >= messageTimeoutMs) {
