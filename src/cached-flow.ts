@@ -1,7 +1,7 @@
 // One cache entry: a flow's record (as stored) and, once read, its decoded frozen value.
 
 import type { FlowCodec } from './codec.ts'
-import { HEADER_BYTES, writeVersion } from './layout.ts'
+import { HEADER_BYTES } from './layout.ts'
 import type { Flow, FlowShape, Frozen, LazyFlow } from './types.ts'
 
 const NOT_DECODED = 0
@@ -51,11 +51,6 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F> {
       this.#value = decoded.value as Frozen<F>
     }
     return decoded.value as Frozen<F>
-  }
-
-  /** Writes the version this record is about to be committed under into its header. */
-  stamp (version: number): void {
-    writeVersion(this.record, 1, version)
   }
 
   /** Marks the record committed under `version`. */

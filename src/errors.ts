@@ -20,12 +20,15 @@ export type FlowStoreErrorCode =
   | 'FLOWSTORE_PROTOCOL'
   | 'FLOWSTORE_UNSAFE_SOCKET'
   | 'FLOWSTORE_REMOTE_ERROR'
+  | 'FLOWSTORE_CONFLICT'
 
 export interface FlowStoreErrorOptions {
   /** The error that caused this one. */
   cause?: unknown
   /** The flow id the error is about, where there is one. */
   id?: string
+  /** Every flow id the error is about, when there are several (FLOWSTORE_CONFLICT). */
+  ids?: readonly string[]
 }
 
 export class FlowStoreError extends Error {
@@ -33,12 +36,18 @@ export class FlowStoreError extends Error {
   readonly code: FlowStoreErrorCode
   /** The flow id the error is about, where there is one. */
   readonly id: string | undefined
+  /**
+   * Every flow id the error is about, when there can be several: for FLOWSTORE_CONFLICT, the
+   * flows whose `ifVersion` did not hold (`id` is the first of them).
+   */
+  readonly ids: readonly string[] | undefined
 
   constructor (code: FlowStoreErrorCode, message: string, options: FlowStoreErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'FlowStoreError'
     this.code = code
-    this.id = options.id
+    this.id = options.id ?? options.ids?.[0]
+    this.ids = options.ids === undefined ? undefined : Object.freeze([...options.ids])
   }
 }
 

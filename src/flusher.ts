@@ -1,42 +1,58 @@
-// The dirty set and the flushes: every change waits here until it is written to LevelDB in
-// ONE atomic batch with the bumped store version and the change record. Flushes run one at a
-// time; changes made while one is in flight go into the next. A failed flush puts its
-// changes back (a newer change to the same id wins) and rejects its waiters.
+// The dirty set and the flushes: every change waits here until the engine commits it, with
+// every other change of its flush, in ONE atomic commit that bumps the store version and
+// records the changes. Flushes run one at a time; changes made while one is in flight go into
+// the next. A failed flush puts its changes back (a newer change to the same id wins) and
+// rejects its waiters. Nothing here knows which engine it writes to.
+//
+// Conditional writes (ifVersion) come in groups (a save, a delete, a transaction) that stand or
+// fall together. They coalesce with the other changes of their flush; when the engine refuses
+// some conditions, the groups they belong to are taken out of the commit (their cache changes
+// put back, their promises rejected with FLOWSTORE_CONFLICT) and the rest is committed.
+//
+// Other writers (engine.watch, or a commit that finds the store moved on since the version
+// this cache shows) are caught up with engine.changesSince(), run in the same queue as the
+// commits, so a catch-up never sees a commit of ours half done.
 
 import type { CachedFlow } from './cached-flow.ts'
 import { Deferred, noop } from './deferred.ts'
-import { FlowStoreError } from './errors.ts'
-import {
-  CHANGE_DELETED, CHANGE_SAVED, changeKey, encodeVersion, flowKey, tombstoneKey, VERSION_KEY
-} from './layout.ts'
-import type { Database } from './location.ts'
+import type { CommitEntry, Engine, EngineChange } from './engine/types.ts'
+import { FlowStoreError, isFlowStoreError } from './errors.ts'
 import type { FlowShape } from './types.ts'
+
+/** A group of writes with conditions: it commits whole, or not at all. */
+class Guard {
+  readonly deferred = new Deferred()
+  /** The ids whose condition did not hold, once the engine refused the group. */
+  readonly failed: string[] = []
+}
+
+interface Condition<F extends FlowShape> {
+  readonly guard: Guard
+  /** The committed version required; undefined for a write that only belongs to the group. */
+  readonly ifVersion: number | undefined
+  /** The committed entry this write replaced: put back when the group is refused. */
+  before: CachedFlow<F> | undefined
+}
 
 interface Pending<F extends FlowShape> {
   /** The new record, or undefined for a deletion. */
   flow: CachedFlow<F> | undefined
-  /** The version of this id's change-record entry on disk (to remove), if any. */
-  prev: number | undefined
-  /** Whether that entry is a tombstone (so t!<id> must go too). */
-  prevDeleted: boolean
+  /** Set for a write of a conditional group. */
+  condition?: Condition<F> | undefined
+  /**
+   * A later unconditional write of this id took the conditional write's place: it commits
+   * even when the condition's group is refused (the last write wins, as without a condition).
+   */
+  keep?: boolean
 }
 
-// Encodings are set on each operation rather than on the batch: abstract-level spreads the
-// batch's options object into every operation, which measured ~2.8 µs per operation.
-type Operation =
-  | { type: 'put', key: string, value: Uint8Array, keyEncoding: 'utf8', valueEncoding: 'view' }
-  | { type: 'del', key: string, keyEncoding: 'utf8' }
-
-function put (key: string, value: Uint8Array): Operation {
-  return { type: 'put', key, value, keyEncoding: 'utf8', valueEncoding: 'view' }
+/** A conditional write, as the store hands it over. */
+export interface GuardedWrite<F extends FlowShape> {
+  readonly id: string
+  readonly flow: CachedFlow<F> | undefined
+  readonly ifVersion: number | undefined
+  readonly before: CachedFlow<F> | undefined
 }
-
-function del (key: string): Operation {
-  return { type: 'del', key, keyEncoding: 'utf8' }
-}
-
-// classic-level's batch option (not in abstract-level's types).
-const SYNC = Object.freeze({ sync: true }) as object
 
 export interface CommittedBatch {
   readonly version: number
@@ -44,42 +60,51 @@ export interface CommittedBatch {
   readonly deleted: readonly string[]
 }
 
-export interface FlusherOptions {
-  readonly db: Database
+/** What the flusher asks of the store's cache (methods: a store of any flow type fits). */
+export interface CacheHooks<F extends FlowShape> {
+  onCommit (batch: CommittedBatch): void
+  /** Puts back the entry a refused conditional write replaced (undefined: there was none). */
+  rollback (id: string, before: CachedFlow<F> | undefined): void
+  /**
+   * Another writer's committed change (with its record when saved), in version order. The
+   * store applies it to the cache unless `pending` (a change of ours to that id waits to be
+   * committed: it commits later and wins); returns the entry it stands for.
+   */
+  onRemote (change: EngineChange, pending: boolean): CachedFlow<F> | undefined
+}
+
+export interface FlusherOptions<F extends FlowShape> {
+  readonly engine: Engine
   readonly sync: boolean
   readonly version: number
-  readonly tombstones: Map<string, number>
-  readonly onCommit?: (batch: CommittedBatch) => void
-  /** Called before the next batch after a batch failed with an I/O error. */
-  readonly recover?: () => Promise<void>
+  readonly cache: CacheHooks<F>
 }
 
 export class Flusher<F extends FlowShape> {
-  readonly #db: Database
+  readonly #engine: Engine
   readonly #sync: boolean
-  readonly #tombstones: Map<string, number>
-  readonly #onCommit: ((batch: CommittedBatch) => void) | undefined
-  readonly #recover: (() => Promise<void>) | undefined
-  #needsRecovery = false
+  readonly #cache: CacheHooks<F>
+  /** The version the cache shows: every commit up to it is in the cache. */
   #version: number
+  /** Versions we committed above #version while other writers' commits are not caught up. */
+  readonly #own = new Set<number>()
   #dirty = new Map<string, Pending<F>>()
   #inflight: Map<string, Pending<F>> | undefined
-  #inflightVersion = 0
   #next: Deferred | undefined
   #tail: Promise<void> = Promise.resolve()
+  /** A catch-up queued behind the work in flight, not started yet (joined, not repeated). */
+  #queuedCatchUp: Promise<void> | undefined
   #lastError: FlowStoreError | undefined
   #batches = 0
 
-  constructor (options: FlusherOptions) {
-    this.#db = options.db
+  constructor (options: FlusherOptions<F>) {
+    this.#engine = options.engine
     this.#sync = options.sync
     this.#version = options.version
-    this.#tombstones = options.tombstones
-    this.#onCommit = options.onCommit
-    this.#recover = options.recover
+    this.#cache = options.cache
   }
 
-  /** The last committed store version. */
+  /** The version the cache shows (the last committed one, when no other writer is ahead). */
   get version (): number {
     return this.#version
   }
@@ -107,34 +132,32 @@ export class Flusher<F extends FlowShape> {
     return this.#dirty.has(id) || this.#inflight?.has(id) === true
   }
 
-  tombstoneVersion (id: string): number | undefined {
-    return this.#tombstones.get(id)
+  /**
+   * Records that `id` now holds `flow` (undefined: deleted). Returns the promise of the batch
+   * that will commit it.
+   */
+  mark (id: string, flow: CachedFlow<F> | undefined): Promise<void> {
+    const existing = this.#dirty.get(id)
+    if (existing === undefined) {
+      this.#dirty.set(id, { flow })
+    } else {
+      existing.flow = flow
+      if (existing.condition !== undefined) existing.keep = true
+    }
+    return this.commitPromise()
   }
 
   /**
-   * Records that `id` now holds `flow` (undefined: deleted); `current` is the cache entry it
-   * replaces. Returns the promise of the batch that will commit it.
+   * Records a group of conditional writes; none of their ids may be pending (the store
+   * refuses that first). Returns the promise of the group: resolved once committed, rejected
+   * with FLOWSTORE_CONFLICT when a condition did not hold (its changes then put back).
    */
-  mark (id: string, flow: CachedFlow<F> | undefined, current: CachedFlow<F> | undefined): Promise<void> {
-    const existing = this.#dirty.get(id)
-    if (existing !== undefined) {
-      existing.flow = flow
-    } else {
-      const inflight = this.#inflight?.get(id)
-      let prev: number | undefined
-      let prevDeleted = false
-      if (inflight !== undefined) {
-        prev = this.#inflightVersion
-        prevDeleted = inflight.flow === undefined
-      } else if (current !== undefined) {
-        prev = current.version
-      } else {
-        prev = this.#tombstones.get(id)
-        prevDeleted = prev !== undefined
-      }
-      this.#dirty.set(id, { flow, prev, prevDeleted })
+  markGuarded (writes: ReadonlyArray<GuardedWrite<F>>): Promise<void> {
+    const guard = new Guard()
+    for (const { id, flow, ifVersion, before } of writes) {
+      this.#dirty.set(id, { flow, condition: { guard, ifVersion, before } })
     }
-    return this.commitPromise()
+    return guard.deferred.promise
   }
 
   /** The promise of the next batch to commit (resolved at once when nothing is dirty). */
@@ -144,9 +167,24 @@ export class Flusher<F extends FlowShape> {
     return this.#next.promise
   }
 
-  /** Writes everything dirty now (after any flush in flight); resolves once committed. */
+  /**
+   * Writes everything dirty now (after any flush in flight); resolves once committed. A
+   * conditional group refused on the way rejects its own promise, not this one.
+   */
   flush (): Promise<void> {
     const run = this.#tail.then(async () => { await this.#run() })
+    this.#tail = run.catch(noop)
+    return run
+  }
+
+  /** Brings the cache up to date with other writers' commits (after the work in flight). */
+  catchUp (): Promise<void> {
+    if (this.#queuedCatchUp !== undefined) return this.#queuedCatchUp
+    const run = this.#tail.then(async () => {
+      this.#queuedCatchUp = undefined
+      await this.#catchUp()
+    })
+    this.#queuedCatchUp = run
     this.#tail = run.catch(noop)
     return run
   }
@@ -157,31 +195,44 @@ export class Flusher<F extends FlowShape> {
     const waiters = this.#next
     this.#dirty = new Map()
     this.#next = undefined
-    const version = this.#version + 1
     this.#inflight = batch
-    this.#inflightVersion = version
+    const refused: Guard[] = []
+    let committed: { version: number, previous: number } | undefined
     try {
-      // LevelDB 1.20 keeps appending to its log after a failed append (a full disk, say),
-      // behind a torn record that recovery would stop at, dropping later acknowledged batches.
-      // Reopening first replays the log up to the torn (never acknowledged) record, writes
-      // it out and starts a fresh log.
-      if (this.#needsRecovery && this.#recover !== undefined) {
-        await this.#recover()
-        this.#needsRecovery = false
+      while (batch.size > 0) {
+        try {
+          committed = await this.#engine.commit(entriesOf(batch), { sync: this.#sync })
+          break
+        } catch (err) {
+          if (!isFlowStoreError(err, 'FLOWSTORE_CONFLICT')) throw err
+          const guards = this.#refuse(batch, err.ids ?? [])
+          // A conflict on no condition of ours would repeat forever: the engine is at fault.
+          if (guards.length === 0) throw err
+          refused.push(...guards)
+        }
       }
-      const operations = this.#operations(batch, version) as never
-      await (this.#sync ? this.#db.batch(operations, SYNC) : this.#db.batch(operations))
     } catch (cause) {
       this.#inflight = undefined
       this.#restore(batch)
-      if (hasCode(cause, 'LEVEL_IO_ERROR')) this.#needsRecovery = true
-      const err = new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Writing ${batch.size} changed flow(s) to LevelDB failed; they stay dirty and the next flush retries them`, { cause })
+      const err = stillPending(cause, batch.size)
       this.#lastError = err
       waiters?.reject(err)
+      for (const pending of batch.values()) pending.condition?.guard.deferred.reject(err)
+      await this.#afterCommit(refused)
       throw err
     }
     this.#inflight = undefined
-    this.#version = version
+    if (committed !== undefined) this.#committed(batch, committed)
+    waiters?.resolve()
+    await this.#afterCommit(refused)
+  }
+
+  #committed (batch: Map<string, Pending<F>>, { version, previous }: { version: number, previous: number }): void {
+    // Another writer committed since the version the cache shows: this commit's changes are
+    // told to the listeners by the catch-up (#afterCommit), in version order with theirs.
+    const gap = previous !== this.#version || this.#own.size > 0
+    if (gap) this.#own.add(version)
+    else this.#version = version
     this.#batches++
     this.#lastError = undefined
     const saved: string[] = []
@@ -189,55 +240,97 @@ export class Flusher<F extends FlowShape> {
     for (const [id, pending] of batch) {
       if (pending.flow !== undefined) {
         pending.flow.committed(version)
-        this.#tombstones.delete(id)
         saved.push(id)
       } else {
-        this.#tombstones.set(id, version)
         deleted.push(id)
       }
+      pending.condition?.guard.deferred.resolve()
     }
-    waiters?.resolve()
-    this.#onCommit?.({ version, saved, deleted })
+    if (!gap) this.#cache.onCommit({ version, saved, deleted })
   }
 
-  #operations (batch: Map<string, Pending<F>>, version: number): Operation[] {
-    const ops: Operation[] = []
-    const versionBytes = encodeVersion(version)
+  /**
+   * Takes the groups of the conflicting ids out of `batch`: their writes leave it (and the
+   * cache gets back what they replaced, unless a newer change of the id waits), except those
+   * a later unconditional write took over, which stay without their condition.
+   */
+  #refuse (batch: Map<string, Pending<F>>, ids: readonly string[]): Guard[] {
+    const guards = new Set<Guard>()
+    for (const id of ids) {
+      const guard = batch.get(id)?.condition?.guard
+      if (guard === undefined) continue
+      guard.failed.push(id)
+      guards.add(guard)
+    }
     for (const [id, pending] of batch) {
-      if (pending.prev !== undefined) ops.push(del(changeKey(pending.prev, id)))
-      const flow = pending.flow
-      if (flow !== undefined) {
-        flow.stamp(version)
-        ops.push(put(flowKey(id), flow.record))
-        ops.push(put(changeKey(version, id), CHANGE_SAVED))
-        if (pending.prevDeleted) ops.push(del(tombstoneKey(id)))
+      const condition = pending.condition
+      if (condition === undefined || !guards.has(condition.guard)) continue
+      if (pending.keep === true) {
+        pending.condition = undefined
+        pending.keep = false
       } else {
-        ops.push(del(flowKey(id)))
-        ops.push(put(tombstoneKey(id), versionBytes))
-        ops.push(put(changeKey(version, id), CHANGE_DELETED))
+        batch.delete(id)
+        if (!this.#dirty.has(id)) this.#cache.rollback(id, condition.before)
       }
     }
-    ops.push(put(VERSION_KEY, versionBytes))
-    return ops
+    return [...guards]
+  }
+
+  /**
+   * Catches up when another writer committed before us (our commit was not the next version
+   * after the one the cache shows) or refused a condition of ours; then rejects the refused
+   * groups, so the cache shows the write that came first when their promises reject. A
+   * failed catch-up is retried by the next commit, watch() report or refresh().
+   */
+  async #afterCommit (refused: readonly Guard[]): Promise<void> {
+    if (refused.length === 0 && this.#own.size === 0) return
+    await this.#catchUp().catch(noop)
+    for (const guard of refused) guard.deferred.reject(conflictError(guard.failed))
+  }
+
+  async #catchUp (): Promise<void> {
+    const answer = await this.#engine.changesSince(this.#version, { records: true })
+    for (const change of answer.changes) {
+      if (change.version <= this.#version) continue
+      if (this.#own.has(change.version)) {
+        // Ours, in the cache already: only the listeners hear of it, in its place.
+        this.#cache.onCommit(change.deleted ? { version: change.version, saved: [], deleted: [change.id] } : { version: change.version, saved: [change.id], deleted: [] })
+        continue
+      }
+      const pending = this.#dirty.get(change.id)
+      const entry = this.#cache.onRemote(change, pending !== undefined)
+      if (pending?.condition !== undefined) pending.condition.before = entry
+    }
+    // The answer is complete up to its version, which is past every commit of ours.
+    this.#version = Math.max(this.#version, answer.version)
+    this.#own.clear()
   }
 
   /** Puts a failed batch back into the dirty set; a newer change to an id keeps its value. */
   #restore (batch: Map<string, Pending<F>>): void {
     for (const [id, pending] of batch) {
-      const newer = this.#dirty.get(id)
-      if (newer !== undefined) {
-        newer.prev = pending.prev
-        newer.prevDeleted = pending.prevDeleted
-      } else {
-        this.#dirty.set(id, pending)
-      }
+      if (!this.#dirty.has(id)) this.#dirty.set(id, pending)
     }
   }
 }
 
-function hasCode (err: unknown, code: string): boolean {
-  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e != null && depth < 4; e = e.cause as typeof e, depth++) {
-    if (e.code === code) return true
+function entriesOf<F extends FlowShape> (batch: Map<string, Pending<F>>): CommitEntry[] {
+  const entries: CommitEntry[] = []
+  for (const [id, { flow, condition }] of batch) {
+    entries.push(condition?.ifVersion === undefined ? { id, record: flow?.record } : { id, record: flow?.record, ifVersion: condition.ifVersion })
   }
-  return false
+  return entries
+}
+
+/** The error a failed commit gives its waiters: the engine's code and cause, and what happens next. */
+function stillPending (cause: unknown, changes: number): FlowStoreError {
+  if (cause instanceof FlowStoreError) {
+    return new FlowStoreError(cause.code, `${cause.message}; the ${changes} change(s) stay pending and the next flush retries them`, { cause: cause.cause ?? cause, id: cause.id })
+  }
+  return new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Committing ${changes} changed flow(s) failed; they stay pending and the next flush retries them`, { cause })
+}
+
+export function conflictError (ids: readonly string[], why = 'changed since the version given as ifVersion'): FlowStoreError {
+  const listed = ids.slice(0, 3).map((id) => JSON.stringify(id)).join(', ') + (ids.length > 3 ? ` and ${ids.length - 3} more` : '')
+  return new FlowStoreError('FLOWSTORE_CONFLICT', `Flow ${listed} ${why}; nothing of this write was committed. Read the flow again (store.lazy(id).version) and retry`, { ids })
 }

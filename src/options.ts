@@ -1,6 +1,6 @@
 // Resolves FlowStoreOptions once into a readonly, checked object.
 
-import type { FlowStoreOptions, FlushMode } from './types.ts'
+import type { FlowStoreOptions, FlushMode, WriteOptions } from './types.ts'
 
 export interface ResolvedOptions {
   readonly flush: 'auto' | 'manual' | { readonly intervalMs: number }
@@ -41,4 +41,16 @@ function resolveSize (name: string, value: unknown): number {
     throw new TypeError(`Option ${name} must be a positive integer, got ${String(value)}`)
   }
   return value
+}
+
+/** The `ifVersion` of a write's options (undefined: no condition); a TypeError shows a bad one. */
+export function resolveIfVersion (options: WriteOptions | undefined, call: string): number | undefined {
+  if (options === undefined) return undefined
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${call}() options must be an object, got ${String(options)}`)
+  const { ifVersion } = options
+  if (ifVersion === undefined) return undefined
+  if (typeof ifVersion !== 'number' || !Number.isSafeInteger(ifVersion) || ifVersion < 0) {
+    throw new TypeError(`Option ifVersion of ${call}() must be a version (an integer >= 0, as lazy(id).version gives), got ${typeof ifVersion === 'string' ? JSON.stringify(ifVersion) : String(ifVersion)}`)
+  }
+  return ifVersion
 }

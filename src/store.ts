@@ -1,21 +1,22 @@
 // FlowStore: the public store. Reads are synchronous and served from the cache (filled once
 // at open, kept current by our own writes); writes update the cache at once and are
-// committed by the flusher in atomic batches.
+// committed by the flusher in atomic batches, through the engine (engine/types.ts): the one
+// thing that persists the store. Reads never touch the engine.
 
-import type { CachedFlow } from './cached-flow.ts'
+import { CachedFlow } from './cached-flow.ts'
 import { exportBackup, resolveSince } from './backup/export.ts'
 import type { BackupInfo, BackupOptions } from './backup/types.ts'
 import { FlowCodec } from './codec.ts'
 import { noop } from './deferred.ts'
+import { engineFor, type StoreLocation } from './engine/open.ts'
+import type { Engine, EngineChange, EngineState } from './engine/types.ts'
 import { FlowStoreError } from './errors.ts'
-import { type CommittedBatch, Flusher } from './flusher.ts'
+import { type CommittedBatch, conflictError, Flusher, type GuardedWrite } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
-import { changesAfterRange, decodeVersion, parseChange, VERSION_KEY } from './layout.ts'
-import { type LoadedState, loadState } from './loader.ts'
-import { type Database, type OpenedLocation, openLocation } from './location.ts'
-import { type ResolvedOptions, resolveOptions } from './options.ts'
+import { recordVersion } from './layout.ts'
+import { type ResolvedOptions, resolveIfVersion, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
-import type { Change, Flow, FlowShape, FlowStoreOptions, Frozen, LazyFlow } from './types.ts'
+import type { Change, Flow, FlowShape, FlowStoreOptions, Frozen, LazyFlow, WriteOptions } from './types.ts'
 import type { ServeOptions, StoreServer } from './service/server.ts'
 
 /** What `store.changesSince(version)` returns. */
@@ -27,7 +28,7 @@ export interface ChangesSince {
 }
 
 export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
-  readonly #location: OpenedLocation
+  readonly #engine: Engine
   readonly #options: ResolvedOptions
   readonly #codec: FlowCodec
   readonly #cache: Map<string, CachedFlow<F>>
@@ -39,48 +40,63 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   #closing: Promise<void> | undefined
   #closed = false
   readonly #listeners = new Set<(change: Change) => void>()
+  readonly #unwatch: () => void
   #server: Promise<StoreServer> | undefined
-  /** Backups and change reads in progress: close() lets them finish before closing LevelDB. */
+  /** Backups and change reads in progress: close() lets them finish before closing the engine. */
   readonly #reading = new Set<Promise<unknown>>()
 
   /**
-   * Opens (creating if needed) the store at `location`: a directory, opened with
-   * classic-level, or an abstract-level database you built (memory-level, …). Loads every
-   * flow's bytes in one scan; decodes nothing.
+   * Opens (creating if needed) the store at `location`: a directory (opened with
+   * classic-level), an abstract-level database you built (memory-level, …), a postgres:// URL,
+   * or an engine. Loads every flow's bytes once; decodes nothing.
    */
-  static async open<F extends FlowShape = Flow> (location: string | Database, options?: FlowStoreOptions): Promise<FlowStore<F>> {
+  static async open<F extends FlowShape = Flow> (location: StoreLocation, options?: FlowStoreOptions): Promise<FlowStore<F>> {
     const resolved = resolveOptions(options)
     const codec = new FlowCodec(resolved)
-    const opened = await openLocation(location)
+    const engine = await engineFor(location)
+    const flows = new Map<string, CachedFlow<F>>()
     try {
-      const state = await loadState<F>(opened.db, codec)
-      return new FlowStore<F>(opened, resolved, codec, state)
+      const state = await engine.load((id, record) => {
+        // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
+        flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec))
+      })
+      return new FlowStore<F>(engine, resolved, codec, flows, state)
     } catch (err) {
-      await opened.close().catch(noop)
+      await engine.close().catch(noop)
       throw err
     }
   }
 
   private constructor (
-    location: OpenedLocation,
+    engine: Engine,
     options: ResolvedOptions,
     codec: FlowCodec,
-    { flows, tombstones, version, storeId }: LoadedState<F>
+    flows: Map<string, CachedFlow<F>>,
+    { version, storeId }: EngineState
   ) {
     this.#storeId = storeId
-    this.#location = location
+    this.#engine = engine
     this.#options = options
     this.#codec = codec
     this.#cache = flows
     this.#flusher = new Flusher<F>({
-      db: location.db,
+      engine,
       sync: options.sync,
       version,
-      tombstones,
-      onCommit: (batch) => { this.#notify(batch) },
-      recover: async () => { await location.reopen() }
+      cache: {
+        onCommit: (batch) => { this.#notify(batch) },
+        rollback: (id, before) => {
+          if (before === undefined) this.#cache.delete(id)
+          else this.#cache.set(id, before)
+        },
+        onRemote: (change, pending) => this.#applyRemote(change, pending)
+      }
     })
     this.#view = new FlowsView<F>(flows, () => { this.#assertOpen() })
+    // Other writers' commits (PostgreSQL); a LevelEngine, the only writer, never reports one.
+    this.#unwatch = engine.watch((version) => {
+      if (this.#closing === undefined && !this.#closed && version > this.#flusher.version) this.#flusher.catchUp().catch(noop)
+    })
     this.#startInterval()
   }
 
@@ -92,12 +108,15 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     return this.#storeId
   }
 
-  /** The directory the store opened, or undefined for a database passed in. */
+  /** The directory the store opened, or undefined for a database passed in (or PostgreSQL). */
   get directory (): string | undefined {
-    return this.#location.directory
+    return this.#engine.directory
   }
 
-  /** The last committed store version: grows with every committed batch; persisted. */
+  /**
+   * The last committed store version the cache shows: grows with every committed batch (of
+   * this store, or of other writers once caught up); persisted.
+   */
   get version (): number {
     return this.#flusher.version
   }
@@ -152,10 +171,16 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
 
   /**
    * Saves a flow. The cache shows it before this returns; the promise resolves once it is
-   * committed to LevelDB. Throws FLOWSTORE_INVALID_FLOW (nothing changed) if it is refused.
+   * committed. Throws FLOWSTORE_INVALID_FLOW (nothing changed) if it is refused. With
+   * `ifVersion`, it commits only if the flow's committed version is still that one; otherwise
+   * the promise rejects with FLOWSTORE_CONFLICT and the cache shows the committed flow again.
    */
-  save (flow: F | Frozen<F>): Promise<void> {
-    return this.saveMany([flow])
+  save (flow: F | Frozen<F>, options?: WriteOptions): Promise<void> {
+    const ifVersion = resolveIfVersion(options, 'save')
+    if (ifVersion === undefined) return this.saveMany([flow])
+    this.#assertWritable()
+    const [encoded] = encodeAll<F>(this.#codec, [flow])
+    return this.#applyGuarded(new Map([[encoded!.id, encoded!]]), new Map([[encoded!.id, ifVersion]]))
   }
 
   /** Saves several flows; all of them or none are accepted, and they commit in one batch. */
@@ -168,10 +193,16 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     return committed
   }
 
-  /** Deletes a flow (a no-op when there is none); resolves once committed. */
-  delete (id: string): Promise<void> {
+  /**
+   * Deletes a flow (a no-op when there is none); resolves once committed. With `ifVersion`, as
+   * for save(): only if the flow's committed version is still that one.
+   */
+  delete (id: string, options?: WriteOptions): Promise<void> {
+    const ifVersion = resolveIfVersion(options, 'delete')
     this.#assertWritable()
-    const committed = this.#apply(this.#codec.checkId(id), undefined)
+    const checked = this.#codec.checkId(id)
+    if (ifVersion !== undefined) return this.#applyGuarded(new Map([[checked, null]]), new Map([[checked, ifVersion]]))
+    const committed = this.#apply(checked, undefined)
     this.#schedule()
     return committed
   }
@@ -185,7 +216,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   /**
    * Runs `fn` with a transaction. Its writes are applied together when `fn` returns and
    * commit in one batch; if `fn` throws, none of them is applied. Resolves with `fn`'s
-   * result once the writes are committed.
+   * result once the writes are committed. When a write was given `ifVersion` and it does not
+   * hold, none of them is committed and the promise rejects with FLOWSTORE_CONFLICT.
    */
   async transaction<T> (fn: (tx: Transaction<F>) => T | Promise<T>): Promise<T> {
     this.#assertWritable()
@@ -196,15 +228,31 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     } finally {
       tx.end()
     }
-    if (tx.writes.size === 0) return result
+    if (tx.writes.size === 0 && tx.conditions.size === 0) return result
     this.#assertWritable()
+    if (tx.conditions.size > 0) {
+      const committed = this.#applyGuarded(tx.writes, tx.conditions)
+      this.#flusher.flush().catch(noop)
+      await committed
+      return result
+    }
     for (const [id, flow] of tx.writes) this.#apply(id, flow ?? undefined)
     await this.#flusher.flush()
     return result
   }
 
   /**
-   * Writes a backup of the last committed state to `file`, read through one LevelDB snapshot
+   * Catches up with the commits of other writers (several processes sharing one PostgreSQL
+   * store) now, instead of when the engine reports them; resolves once the cache shows every
+   * commit made before the call. A LevelDB store has no other writer: nothing changes.
+   */
+  async refresh (): Promise<void> {
+    this.#assertReadable()
+    await this.#track(this.#flusher.catchUp())
+  }
+
+  /**
+   * Writes a backup of the last committed state to `file`, read through one snapshot
    * while the store keeps working: a full one, or with `since` (a version, an earlier backup
    * file or its BackupInfo) a changed-only one. Saves not yet committed are not in it:
    * `await store.flush()` first to include them.
@@ -213,7 +261,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     this.#assertReadable()
     const since = await resolveSince(options.since)
     this.#assertReadable()
-    return await this.#track(exportBackup(this.#location.db, file, { since, compressionLevel: options.compressionLevel, onProgress: options.onProgress }))
+    return await this.#track(exportBackup(this.#engine, file, { since, compressionLevel: options.compressionLevel, onProgress: options.onProgress }))
   }
 
   /** What changed after `version`, read from the persisted change record (no full scan). */
@@ -224,23 +272,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   }
 
   async #readChanges (version: number): Promise<ChangesSince> {
-    const db = this.#location.db
-    const snapshot = db.supports.explicitSnapshots ? db.snapshot() : undefined
-    try {
-      const options = { keyEncoding: 'utf8', valueEncoding: 'view', snapshot } as never
-      const current = decodeVersion(await db.get(VERSION_KEY, options) as Uint8Array | undefined) ?? 0
-      const changes: Change[] = []
-      const iterator = db.iterator({
-        ...changesAfterRange(version),
-        keyEncoding: 'view',
-        valueEncoding: 'view',
-        snapshot
-      } as never) as AsyncIterable<[Uint8Array, Uint8Array]>
-      for await (const [key, value] of iterator) changes.push(parseChange(key, value))
-      return { version: current, changes }
-    } finally {
-      await snapshot?.close()
-    }
+    const answer = await this.#engine.changesSince(version)
+    return { version: answer.version, changes: answer.changes.map(({ id, version, deleted }) => ({ id, version, deleted })) }
   }
 
   /**
@@ -281,6 +314,21 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     return started
   }
 
+  /** Another writer's committed change: into the cache, unless one of ours waits (see flusher.ts). */
+  #applyRemote ({ id, version, deleted, record }: EngineChange, pending: boolean): CachedFlow<F> | undefined {
+    let entry: CachedFlow<F> | undefined
+    if (!deleted) {
+      if (record === undefined) throw new FlowStoreError('FLOWSTORE_DECODE_ERROR', `The change of flow ${JSON.stringify(id)} at version ${version} came without its record`, { id })
+      entry = new CachedFlow<F>(id, record, version, this.#codec)
+    }
+    if (!pending) {
+      if (entry === undefined) this.#cache.delete(id)
+      else this.#cache.set(id, entry)
+    }
+    for (const listener of [...this.#listeners]) callListener(listener, { id, version, deleted })
+    return entry
+  }
+
   #notify (batch: CommittedBatch): void {
     if (this.#listeners.size === 0) return
     const { version } = batch
@@ -314,8 +362,9 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     await Promise.allSettled(this.#reading)
     // After the final flush, so the writes it committed are acknowledged to their clients.
     await this.#server?.then(async (server) => { await server.close() }, noop)
+    this.#unwatch()
     this.#closed = true
-    await this.#location.close()
+    await this.#engine.close()
   }
 
   /** Applies one change to the cache and the dirty set; returns its commit promise. */
@@ -327,7 +376,41 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     } else {
       this.#cache.set(id, flow)
     }
-    return this.#flusher.mark(id, flow, current)
+    return this.#flusher.mark(id, flow)
+  }
+
+  /**
+   * Applies writes with conditions (`null`: a deletion) as one group: they commit together or
+   * not at all (see flusher.ts). Refused at once when a flow they touch has a change that is
+   * not committed yet: a condition is about the committed version, and that change will give
+   * the flow a new one.
+   */
+  #applyGuarded (writes: ReadonlyMap<string, CachedFlow<F> | null>, conditions: ReadonlyMap<string, number>): Promise<void> {
+    const pending = [...new Set([...writes.keys(), ...conditions.keys()])].filter((id) => this.#flusher.isPending(id))
+    if (pending.length > 0) return refused(conflictError(pending, 'has a change that is not committed yet, so its committed version cannot be the one given as ifVersion'))
+    const guarded: Array<GuardedWrite<F>> = []
+    const failed: string[] = []
+    for (const id of new Set([...writes.keys(), ...conditions.keys()])) {
+      const before = this.#cache.get(id)
+      const write = writes.get(id)
+      const ifVersion = conditions.get(id)
+      if (write === undefined || (write === null && before === undefined)) {
+        // Nothing to write (deleting a flow that is not there): the condition is checked
+        // here, against the committed version the cache shows (0: no flow).
+        if (ifVersion !== undefined && ifVersion !== (before?.version ?? 0)) failed.push(id)
+        continue
+      }
+      guarded.push({ id, flow: write ?? undefined, ifVersion, before })
+    }
+    if (failed.length > 0) return refused(conflictError(failed))
+    if (guarded.length === 0) return Promise.resolve()
+    for (const { id, flow } of guarded) {
+      if (flow === undefined) this.#cache.delete(id)
+      else this.#cache.set(id, flow)
+    }
+    const committed = this.#flusher.markGuarded(guarded)
+    this.#schedule()
+    return committed
   }
 
   #schedule (): void {
@@ -387,6 +470,13 @@ function callListener (listener: (change: Change) => void, change: Change): void
   } catch (err) {
     process.emitWarning(`A flowstore 'change' listener threw: ${String(err)}`, { code: 'FLOWSTORE_LISTENER_ERROR' })
   }
+}
+
+/** A rejected promise that is already handled: a write nobody awaits raises no unhandledRejection. */
+function refused (err: FlowStoreError): Promise<void> {
+  const promise = Promise.reject(err)
+  promise.catch(noop)
+  return promise
 }
 
 function closedError (): FlowStoreError {

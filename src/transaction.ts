@@ -4,23 +4,30 @@
 import { CachedFlow } from './cached-flow.ts'
 import type { FlowCodec } from './codec.ts'
 import { FlowStoreError } from './errors.ts'
-import type { Flow, FlowShape, Frozen } from './types.ts'
+import { resolveIfVersion } from './options.ts'
+import type { Flow, FlowShape, Frozen, WriteOptions } from './types.ts'
 
 /** The handle a transaction function receives. Its writes are visible through it at once. */
 export interface Transaction<F extends FlowShape = Flow> {
   /** The flow as this transaction sees it (its own writes first, then the store). */
   get (id: string): Frozen<F> | undefined
   has (id: string): boolean
-  /** Stages a save; throws FLOWSTORE_INVALID_FLOW at once if the flow is refused. */
-  save (flow: F | Frozen<F>): void
+  /**
+   * Stages a save; throws FLOWSTORE_INVALID_FLOW at once if the flow is refused. With
+   * `ifVersion`, the whole transaction commits only if the flow's committed version is still
+   * that one (the last condition given for an id counts).
+   */
+  save (flow: F | Frozen<F>, options?: WriteOptions): void
   saveMany (flows: Iterable<F | Frozen<F>>): void
-  /** Stages a deletion. */
-  delete (id: string): void
+  /** Stages a deletion; `ifVersion` as for save(). */
+  delete (id: string, options?: WriteOptions): void
 }
 
 export class StagedTransaction<F extends FlowShape> implements Transaction<F> {
   /** id → new entry, or null for a deletion. */
   readonly writes = new Map<string, CachedFlow<F> | null>()
+  /** id → the committed version its writes require (ifVersion). */
+  readonly conditions = new Map<string, number>()
   readonly #codec: FlowCodec
   readonly #read: (id: string) => CachedFlow<F> | undefined
   #ended = false
@@ -43,8 +50,12 @@ export class StagedTransaction<F extends FlowShape> implements Transaction<F> {
     return staged === undefined ? this.#read(id) !== undefined : staged !== null
   }
 
-  save (flow: F | Frozen<F>): void {
-    this.saveMany([flow])
+  save (flow: F | Frozen<F>, options?: WriteOptions): void {
+    this.#assertActive()
+    const ifVersion = resolveIfVersion(options, 'save')
+    const [encoded] = encodeAll<F>(this.#codec, [flow])
+    this.writes.set(encoded!.id, encoded!)
+    if (ifVersion !== undefined) this.conditions.set(encoded!.id, ifVersion)
   }
 
   saveMany (flows: Iterable<F | Frozen<F>>): void {
@@ -53,10 +64,12 @@ export class StagedTransaction<F extends FlowShape> implements Transaction<F> {
     for (const flow of encoded) this.writes.set(flow.id, flow)
   }
 
-  delete (id: string): void {
+  delete (id: string, options?: WriteOptions): void {
     this.#assertActive()
+    const ifVersion = resolveIfVersion(options, 'delete')
     const checked = this.#codec.checkId(id)
     if (this.has(checked)) this.writes.set(checked, null)
+    if (ifVersion !== undefined) this.conditions.set(checked, ifVersion)
   }
 
   end (): void {

@@ -45,7 +45,18 @@ export interface Change {
   readonly deleted: boolean
 }
 
-/** When dirty changes are written to LevelDB. */
+/** Options of one write: `store.save()`, `store.delete()`, and `tx.save()` / `tx.delete()`. */
+export interface WriteOptions {
+  /**
+   * Optimistic concurrency: write only if the flow's committed version is still this one
+   * (`store.lazy(id).version` as you read it; 0: the flow must not exist). Otherwise the write
+   * is refused with FLOWSTORE_CONFLICT and nothing of it is committed.
+   * @default undefined (no condition: the last write wins)
+   */
+  ifVersion?: number
+}
+
+/** When dirty changes are written to storage. */
 export type FlushMode = 'auto' | 'manual' | { readonly intervalMs: number }
 
 export interface FlowStoreOptions {

@@ -1,17 +1,15 @@
-// Backup export: everything a backup holds is read through ONE explicit LevelDB snapshot, so
-// it is the store exactly as of one committed version while saves and flushes go on. A full
-// backup scans the flow records; a changed-only one reads the change record after its base
-// version and fetches just those flows. Flow bytes are copied verbatim, never decoded. The
-// header records the store's identity (m!id, read through the same snapshot): a changed-only
-// backup based on an earlier backup is refused unless that backup is of the same store.
+// Backup export: everything a backup holds is read through ONE engine snapshot (a LevelDB
+// snapshot, a REPEATABLE READ transaction…), so it is the store exactly as of one committed
+// version while saves and flushes go on. A full backup reads every flow record; a changed-only
+// one reads the change record after its base version, with just those flows. Flow bytes are
+// copied verbatim, never decoded. The header records the store's identity (read through the
+// same snapshot): a changed-only backup based on an earlier backup is refused unless that
+// backup is of the same store.
 
 import { resolve } from 'node:path'
+import type { Engine, EngineSnapshot } from '../engine/types.ts'
 import { FlowStoreError } from '../errors.ts'
-import {
-  changesAfterRange, decodeVersion, FLOW_RANGE, flowKey, HEADER_BYTES, keyString,
-  MAX_VERSION, parseChange, recordVersion, STORE_ID_KEY, VERSION_KEY
-} from '../layout.ts'
-import type { Database } from '../location.ts'
+import { HEADER_BYTES, MAX_VERSION, recordVersion } from '../layout.ts'
 import { type BackupRecord, readBackupHeader, writeBackupFile } from './format.ts'
 import type { BackupInfo, BackupOptions, Progress } from './types.ts'
 
@@ -34,20 +32,6 @@ export interface ExportOptions {
   readonly compressionLevel?: number | undefined
   readonly onProgress?: ((progress: Progress) => void) | undefined
 }
-
-// As the open-time scan: a large read-ahead buffer and many entries per nextv().
-const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
-const SCAN_BATCH = 1000
-/** Flows fetched per getMany() for a changed-only backup. */
-const FETCH_BATCH = 256
-// "c!" + 12 hex digits + "!"
-
-interface NextvIterator<K, V> {
-  nextv (size: number): Promise<Array<[K, V]>>
-  close (): Promise<void>
-}
-
-type Snapshot = ReturnType<Database['snapshot']>
 
 /**
  * Resolves BackupOptions.since: a version stays a version (taken on trust); a backup file
@@ -87,18 +71,14 @@ function checkBase (base: BackupBase, storeId: string | undefined): void {
   throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `Cannot take a changed-only backup on ${which}: ${why}. Take a full backup instead`)
 }
 
-/** Writes a backup of the committed state of `db` to `file` (see FlowStore.backup()). */
-export async function exportBackup (db: Database, file: string, options: ExportOptions = {}): Promise<BackupInfo> {
+/** Writes a backup of the committed state of `engine`'s store to `file` (see FlowStore.backup()). */
+export async function exportBackup (engine: Engine, file: string, options: ExportOptions = {}): Promise<BackupInfo> {
   if (typeof file !== 'string' || file.length === 0) throw new TypeError(`backup() needs a file path, got ${String(file)}`)
-  if (db.supports.explicitSnapshots !== true) {
-    throw new TypeError('backup() needs a database with explicit snapshots (classic-level and memory-level have them)')
-  }
   const started = performance.now()
   const createdAt = new Date().toISOString()
-  const snapshot = db.snapshot()
+  const snapshot = await engine.snapshot()
   try {
-    const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view', snapshot } as never) as Uint8Array | undefined) ?? 0
-    const storeId = await db.get(STORE_ID_KEY, { keyEncoding: 'utf8', valueEncoding: 'utf8', snapshot } as never) as string | undefined
+    const { version, storeId } = snapshot
     const base = typeof options.since === 'object' ? options.since : undefined
     if (base !== undefined) checkBase(base, storeId)
     const since = base === undefined ? options.since as number | undefined : base.version
@@ -106,18 +86,12 @@ export async function exportBackup (db: Database, file: string, options: ExportO
       throw new FlowStoreError('FLOWSTORE_BACKUP_CHAIN', `Cannot take a changed-only backup since version ${since}: the store is at version ${version}. The base is newer than the store (was the store replaced or restored from an older backup?); take a full backup instead`)
     }
     const kind = since === undefined ? 'full' : 'changes'
-    const records = since === undefined ? fullRecords(db, snapshot, version) : changedRecords(db, snapshot, version, since)
+    const records = since === undefined ? fullRecords(snapshot, version) : changedRecords(snapshot, version, since)
     const onProgress = options.onProgress
-    let written
-    try {
-      written = await writeBackupFile(file, { kind, version, baseVersion: since ?? 0, createdAt, storeId }, records, {
-        compressionLevel: options.compressionLevel,
-        onRecords: onProgress === undefined ? undefined : (records, bytes) => { onProgress({ records, total: undefined, bytes }) }
-      })
-    } catch (err) {
-      if (db.status === 'open' || err instanceof FlowStoreError) throw err
-      throw new FlowStoreError('FLOWSTORE_CLOSED', 'The store was closed while a backup was being taken; no backup was written', { cause: err })
-    }
+    const written = await writeBackupFile(file, { kind, version, baseVersion: since ?? 0, createdAt, storeId }, records, {
+      compressionLevel: options.compressionLevel,
+      onRecords: onProgress === undefined ? undefined : (records, bytes) => { onProgress({ records, total: undefined, bytes }) }
+    })
     return {
       file: resolve(file),
       version,
@@ -148,52 +122,19 @@ function flowRecord (id: string, value: Uint8Array, storeVersion: number): Backu
   return { id, version, bytes: value.subarray(HEADER_BYTES) }
 }
 
-async function * fullRecords (db: Database, snapshot: Snapshot, storeVersion: number): AsyncGenerator<BackupRecord[]> {
-  const iterator = db.iterator({
-    gte: Buffer.from(FLOW_RANGE.gte),
-    lt: Buffer.from(FLOW_RANGE.lt),
-    keyEncoding: 'view',
-    valueEncoding: 'view',
-    highWaterMarkBytes: SCAN_HIGH_WATER_MARK_BYTES,
-    snapshot
-  } as never) as unknown as NextvIterator<Uint8Array, Uint8Array>
-  try {
-    for (;;) {
-      const entries = await iterator.nextv(SCAN_BATCH)
-      if (entries.length === 0) break
-      yield entries.map(([key, value]) => flowRecord(keyString(key, FLOW_RANGE.gte.length), value, storeVersion))
-    }
-  } finally {
-    await iterator.close()
+async function * fullRecords (snapshot: EngineSnapshot, storeVersion: number): AsyncGenerator<BackupRecord[]> {
+  for await (const entries of snapshot.flows()) {
+    yield entries.map(([id, record]) => flowRecord(id, record, storeVersion))
   }
 }
 
-async function * changedRecords (db: Database, snapshot: Snapshot, storeVersion: number, since: number): AsyncGenerator<BackupRecord[]> {
-  const iterator = db.iterator({
-    ...changesAfterRange(since),
-    keyEncoding: 'view',
-    valueEncoding: 'view',
-    snapshot
-  } as never) as unknown as NextvIterator<Uint8Array, Uint8Array>
-  try {
-    for (;;) {
-      const entries = await iterator.nextv(FETCH_BATCH)
-      if (entries.length === 0) break
-      const changes = entries.map(([key, value]) => parseChange(key, value))
-      const saved = changes.filter((change) => !change.deleted)
-      const values = saved.length === 0
-        ? []
-        : await db.getMany(saved.map((change) => flowKey(change.id)), { keyEncoding: 'utf8', valueEncoding: 'view', snapshot } as never) as Array<Uint8Array | undefined>
-      let next = 0
-      yield changes.map((change): BackupRecord => {
-        if (change.deleted) return { id: change.id, version: change.version, deleted: true }
-        const value = values[next++]
-        // One snapshot: a change entry and its flow record were committed in one batch.
-        if (value === undefined) throw damaged(change.id, `the change record lists it at version ${change.version} but its flow record is missing`)
-        return flowRecord(change.id, value, storeVersion)
-      })
-    }
-  } finally {
-    await iterator.close()
+async function * changedRecords (snapshot: EngineSnapshot, storeVersion: number, since: number): AsyncGenerator<BackupRecord[]> {
+  for await (const changes of snapshot.changesSince(since)) {
+    yield changes.map((change): BackupRecord => {
+      if (change.deleted) return { id: change.id, version: change.version, deleted: true }
+      // One snapshot: a change entry and its flow record were committed together.
+      if (change.record === undefined) throw damaged(change.id, `the change record lists it at version ${change.version} but its flow record is missing`)
+      return flowRecord(change.id, change.record, storeVersion)
+    })
   }
 }

@@ -20,7 +20,7 @@ import {
   CHANGE_DELETED, CHANGE_SAVED, changeKey, decodeVersion, encodeVersion, FORMAT_KEY, flowKey, HEADER_BYTES,
   LAYOUT_VERSION, RECORD_FORMAT, recordVersion, tombstoneKey, VERSION_KEY, writeVersion
 } from '../layout.ts'
-import { type OpenedLocation, openLocation } from '../location.ts'
+import { type OpenedLocation, openLocation } from '../engine/level-location.ts'
 import { type BackupHeader, type BackupRecord, corrupt, readBackup, readBackupHeader, syncDirectory } from './format.ts'
 import type { RestoreInfo, RestoreOptions } from './types.ts'
 import { verifyBackup } from './verify.ts'

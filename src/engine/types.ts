@@ -84,8 +84,10 @@ export interface Engine {
   readonly description: string
 
   /**
-   * Reads every flow's record (streamed to `onFlow`, nothing decoded) and the store's state;
-   * creates the store (layout, identity) when it is new. The only full read a store makes.
+   * Opens what the engine stands for (a directory, a connection…), reads every flow's record
+   * (streamed to `onFlow`, nothing decoded) and the store's state; creates the store (layout,
+   * identity) when it is new. The only full read a store makes. An engine serves one store:
+   * load() is called once, first; if it rejects, the store calls close() and gives up.
    */
   load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState>
 
@@ -93,7 +95,8 @@ export interface Engine {
    * Commits every entry in ONE atomic write that bumps the version by one and records the
    * changes. Rejects with FLOWSTORE_CONFLICT (nothing written; the error's `ids` lists every
    * entry whose ifVersion did not hold) or FLOWSTORE_WRITE_FAILED / FLOWSTORE_DISCONNECTED
-   * (nothing written, or provably not: never a double apply).
+   * (nothing written, or provably not: never a double apply). The store never runs two
+   * commits at once, and never holds two entries of one id in a commit.
    */
   commit (entries: readonly CommitEntry[], options: { readonly sync: boolean }): Promise<CommitResult>
 
@@ -110,6 +113,10 @@ export interface Engine {
    */
   watch (listener: (version: number) => void): () => void
 
-  /** Closes what the engine opened (connections, the database it opened itself). */
+  /**
+   * Closes what the engine opened (connections, the database it opened itself; an
+   * abstract-level database passed in stays open). Called once, by the store's close() or
+   * after a failed load(); nothing else is called after it.
+   */
   close (): Promise<void>
 }

@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { noop } from '../deferred.ts'
 import { FlowStoreError } from '../errors.ts'
-import { DirectoryClaim, isLockError } from '../location.ts'
+import { DirectoryClaim, isLockError } from '../engine/level-location.ts'
 
 export interface HeldDirectory {
   /** The directory's real path. */

@@ -31,9 +31,9 @@ import {
   MAX_VERSION, recordVersion, STORE_ID_KEY, tombstoneKey, VERSION_KEY, writeVersion
 } from '../layout.ts'
 import { type CheckReport, checkHeldDirectory, requireDatabase } from './check.ts'
-import { isLevelDbFile } from './leveldb-files.ts'
-import { encodeLog, salvageLog, scanLogFile } from './leveldb-log.ts'
-import { encodeTable, salvageTable, verifyTable } from './leveldb-table.ts'
+import { isLevelDbFile } from '../leveldb/leveldb-files.ts'
+import { encodeLog, salvageLog, scanLogFile } from '../leveldb/leveldb-log.ts'
+import { encodeTable, salvageTable, verifyTable } from '../leveldb/leveldb-table.ts'
 import { holdDirectory } from './lock.ts'
 import { scanDatabase } from './scan.ts'
 

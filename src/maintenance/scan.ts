@@ -3,7 +3,7 @@
 // Used by check and repair, which must see what is really there, not what the store assumes.
 
 import { CHANGE_PREFIX, FLOW_PREFIX, keyString, TOMBSTONE_PREFIX } from '../layout.ts'
-import type { Database } from '../location.ts'
+import type { Database } from '../engine/level-location.ts'
 
 export interface ScanHandler {
   /** A well-formed change-record key; `value` should be [0] (saved) or [1] (deleted). */

@@ -1,31 +1,22 @@
-// Open-time load: one sequential scan of every flow record (keys and raw bytes, nothing
-// decoded), the tombstones, and the store version. The only storage reads a store makes.
+// Open-time load of a LevelDB store: one sequential scan of every flow record (keys and raw
+// bytes, nothing decoded, each handed to `onFlow`), the tombstones, and the store version.
+// The only full read a LevelEngine makes; it creates the layout and identity of a new store.
 
 import { randomUUID } from 'node:crypto'
-import { CachedFlow } from './cached-flow.ts'
-import type { FlowCodec } from './codec.ts'
-import { FlowStoreError } from './errors.ts'
+import { FlowStoreError } from '../errors.ts'
 import {
-  decodeVersion, encodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, LAYOUT_VERSION, recordVersion,
+  decodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, LAYOUT_VERSION,
   keyString, STORE_ID_KEY, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
-} from './layout.ts'
-import type { Database } from './location.ts'
-import { isLevelCorruption, levelCorruptionError } from './maintenance/corruption.ts'
-import type { FlowShape } from './types.ts'
-
-export interface LoadedState<F extends FlowShape> {
-  readonly flows: Map<string, CachedFlow<F>>
-  readonly tombstones: Map<string, number>
-  readonly version: number
-  /** The store's identity (see layout.ts). */
-  readonly storeId: string
-}
+} from '../layout.ts'
+import { isLevelCorruption, levelCorruptionError } from '../leveldb/corruption.ts'
+import type { EngineState } from './types.ts'
+import type { Database } from './level-location.ts'
 
 // A large read-ahead buffer: measured here, it halves a full scan against the default.
 const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
 const SCAN_BATCH = 1000
 
-export async function loadState<F extends FlowShape> (db: Database, codec: FlowCodec): Promise<LoadedState<F>> {
+export async function loadState (db: Database, onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
   try {
     const format = await db.get(FORMAT_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined
     if (format === undefined) {
@@ -40,16 +31,12 @@ export async function loadState<F extends FlowShape> (db: Database, codec: FlowC
     }
     const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined) ?? 0
 
-    const flows = new Map<string, CachedFlow<F>>()
-    await scan(db, FLOW_RANGE, FLOW_PREFIX.length, (id, record) => {
-      // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
-      flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec))
-    })
+    await scan(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow)
     const tombstones = new Map<string, number>()
     await scan(db, TOMBSTONE_RANGE, TOMBSTONE_PREFIX.length, (id, value) => {
       tombstones.set(id, decodeVersion(value) ?? 0)
     })
-    return { flows, tombstones, version, storeId }
+    return { tombstones, version, storeId }
   } catch (err) {
     if (err instanceof FlowStoreError) throw err
     // A damaged table block (LevelDB checks what it can while reading).

@@ -7,7 +7,7 @@
 // LevelDB sees it. The guard is process-wide by nature; it lives on globalThis under a
 // registered symbol so that two copies of flowstore loaded in one process share it.
 //
-// Before LevelDB opens a directory, its files are inspected (maintenance/leveldb-files.ts):
+// Before LevelDB opens a directory, its files are inspected (leveldb/leveldb-files.ts):
 // LevelDB's defaults meet some damage silently, even by deleting data, so a damaged database
 // is refused with FLOWSTORE_CORRUPT before LevelDB touches it. A new store directory is made
 // owner-only (0700): the LevelDB files inside hold every flow.
@@ -16,9 +16,9 @@ import { mkdir, realpath } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import type { AbstractLevel } from 'abstract-level'
 import { ClassicLevel } from 'classic-level'
-import { FlowStoreError } from './errors.ts'
-import { corruptFilesError, isLevelCorruption, levelCorruptionError } from './maintenance/corruption.ts'
-import { inspectDatabaseFiles } from './maintenance/leveldb-files.ts'
+import { FlowStoreError } from '../errors.ts'
+import { corruptFilesError, isLevelCorruption, levelCorruptionError } from '../leveldb/corruption.ts'
+import { inspectDatabaseFiles } from '../leveldb/leveldb-files.ts'
 
 // Keys and values are passed as strings and Uint8Arrays with explicit encodings on every call,
 // so the database's own default encodings do not matter.
@@ -32,7 +32,7 @@ export interface OpenedLocation {
   close (): Promise<void>
   /**
    * Closes and reopens a database the store opened itself, after a failed write (see
-   * flusher.ts); a no-op for a database passed in, which the store does not own.
+   * level-engine.ts); a no-op for a database passed in, which the store does not own.
    */
   reopen (): Promise<void>
 }

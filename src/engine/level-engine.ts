@@ -1,0 +1,149 @@
+// LevelEngine: a store in one LevelDB directory (opened with classic-level) or in an
+// abstract-level database the caller built (memory-level, a sublevel…): the embedded default.
+// The layout is layout.ts's (f!/t!/c!/m! keys). This process is the only writer of the
+// database (level-location.ts refuses a second open), so the engine's own version counter is
+// the store's, commits never find another writer's work in between, and watch() never fires.
+
+import { FlowStoreError } from '../errors.ts'
+import { recordVersion } from '../layout.ts'
+import { CommittedIds } from './level-batch.ts'
+import { loadState } from './level-load.ts'
+import { type Database, isDatabase, type OpenedLocation, openLocation } from './level-location.ts'
+import { LevelSnapshot } from './level-snapshot.ts'
+import type { CommitEntry, CommitResult, Engine, EngineChange, EngineChanges, EngineSnapshot, EngineState } from './types.ts'
+
+// classic-level's batch option (not in abstract-level's types).
+const SYNC = Object.freeze({ sync: true }) as object
+
+const NEW = 0
+const LOADING = 1
+const OPEN = 2
+const CLOSED = 3
+
+export class LevelEngine implements Engine {
+  readonly kind = 'level'
+  readonly #location: string | Database
+  #state = NEW
+  #opened: OpenedLocation | undefined
+  #ids: CommittedIds | undefined
+  #version = 0
+  #storeId = ''
+  /** A batch failed with an I/O error: reopen before the next one (see commit()). */
+  #needsRecovery = false
+
+  /** `location`: a directory (created if missing) or an abstract-level database. */
+  constructor (location: string | Database) {
+    if (typeof location === 'string') {
+      if (location.length === 0) throw new TypeError('FlowStore.open() needs a non-empty directory path')
+    } else if (!isDatabase(location)) {
+      throw new TypeError(`A LevelEngine takes a directory path or an abstract-level database, got ${typeof location}`)
+    }
+    this.#location = location
+  }
+
+  get directory (): string | undefined {
+    return this.#opened?.directory
+  }
+
+  get description (): string {
+    if (this.#opened?.directory !== undefined) return this.#opened.directory
+    return typeof this.#location === 'string' ? this.#location : 'an abstract-level database'
+  }
+
+  /** Deleted ids the store remembers (their tombstones). */
+  get tombstones (): number {
+    return this.#ids?.tombstones ?? 0
+  }
+
+  async load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
+    if (this.#state !== NEW) throw new TypeError('This engine was already opened: an engine serves one store')
+    this.#state = LOADING
+    this.#opened = await openLocation(this.#location)
+    const ids = new CommittedIds()
+    const state = await loadState(this.#opened.db, (id, record) => {
+      // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
+      ids.loaded(id, recordVersion(record) ?? 0)
+      onFlow(id, record)
+    })
+    ids.deletedAt(state.tombstones)
+    this.#ids = ids
+    this.#version = state.version
+    this.#storeId = state.storeId
+    this.#state = OPEN
+    return { storeId: state.storeId, version: state.version, tombstones: new Map(state.tombstones) }
+  }
+
+  async commit (entries: readonly CommitEntry[], options: { readonly sync: boolean }): Promise<CommitResult> {
+    const { db, ids } = this.#open()
+    const conflicts: string[] = []
+    for (const entry of entries) {
+      if (entry.ifVersion !== undefined && entry.ifVersion !== ids.version(entry.id)) conflicts.push(entry.id)
+    }
+    if (conflicts.length > 0) throw conflictError(conflicts)
+    const previous = this.#version
+    const version = previous + 1
+    try {
+      // LevelDB 1.20 keeps appending to its log after a failed append (a full disk, say),
+      // behind a torn record that recovery would stop at, dropping later acknowledged batches.
+      // Reopening first replays the log up to the torn (never acknowledged) record, writes
+      // it out and starts a fresh log.
+      if (this.#needsRecovery) {
+        await this.#opened!.reopen()
+        this.#needsRecovery = false
+      }
+      const operations = ids.operations(entries, version) as never
+      await (options.sync ? db.batch(operations, SYNC) : db.batch(operations))
+    } catch (cause) {
+      if (hasCode(cause, 'LEVEL_IO_ERROR')) this.#needsRecovery = true
+      throw new FlowStoreError('FLOWSTORE_WRITE_FAILED', `Writing ${entries.length} changed flow(s) to LevelDB failed`, { cause })
+    }
+    ids.committed(entries, version)
+    this.#version = version
+    return { version, previous }
+  }
+
+  async changesSince (version: number, options: { readonly records?: boolean } = {}): Promise<EngineChanges> {
+    const snapshot = await LevelSnapshot.take(this.#open().db, false, this.#storeId)
+    try {
+      const changes: EngineChange[] = []
+      for await (const batch of snapshot.changes(version, options.records === true)) {
+        for (const change of batch) changes.push(change)
+      }
+      return { version: snapshot.version, changes }
+    } finally {
+      await snapshot.close()
+    }
+  }
+
+  async snapshot (): Promise<EngineSnapshot> {
+    return await LevelSnapshot.take(this.#open().db, true, this.#storeId)
+  }
+
+  watch (): () => void {
+    // The only writer of its database: no other writer's commit to report.
+    return () => {}
+  }
+
+  async close (): Promise<void> {
+    if (this.#state === CLOSED) return
+    this.#state = CLOSED
+    await this.#opened?.close()
+  }
+
+  #open (): { db: Database, ids: CommittedIds } {
+    if (this.#state !== OPEN) throw new FlowStoreError('FLOWSTORE_CLOSED', 'The LevelDB engine is not open')
+    return { db: this.#opened!.db, ids: this.#ids! }
+  }
+}
+
+function conflictError (ids: readonly string[]): FlowStoreError {
+  const listed = ids.slice(0, 3).map((id) => JSON.stringify(id)).join(', ') + (ids.length > 3 ? ` and ${ids.length - 3} more` : '')
+  return new FlowStoreError('FLOWSTORE_CONFLICT', `Flow ${listed} changed since the version given as ifVersion; nothing was written`, { ids })
+}
+
+function hasCode (err: unknown, code: string): boolean {
+  for (let e = err as { code?: unknown, cause?: unknown } | undefined, depth = 0; e != null && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.code === code) return true
+  }
+  return false
+}
