@@ -7,6 +7,8 @@ export interface ResolvedOptions {
   readonly sync: boolean
   readonly maxFlowBytes: number
   readonly maxIdBytes: number
+  /** Checked by the LevelDB engine (see engine/level-engine.ts); undefined: its default. */
+  readonly retainChanges: number | undefined
 }
 
 export const DEFAULT_MAX_FLOW_BYTES = 16 * 1024 * 1024
@@ -18,7 +20,8 @@ export function resolveOptions (options: FlowStoreOptions = {}): ResolvedOptions
     flush: resolveFlush(options.flush ?? 'auto'),
     sync: resolveBoolean('sync', options.sync ?? false),
     maxFlowBytes: resolveSize('maxFlowBytes', options.maxFlowBytes ?? DEFAULT_MAX_FLOW_BYTES),
-    maxIdBytes: resolveSize('maxIdBytes', options.maxIdBytes ?? DEFAULT_MAX_ID_BYTES)
+    maxIdBytes: resolveSize('maxIdBytes', options.maxIdBytes ?? DEFAULT_MAX_ID_BYTES),
+    retainChanges: options.retainChanges
   })
 }
 

@@ -53,7 +53,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   static async open<F extends FlowShape = Flow> (location: StoreLocation, options?: FlowStoreOptions): Promise<FlowStore<F>> {
     const resolved = resolveOptions(options)
     const codec = new FlowCodec(resolved)
-    const engine = await engineFor(location)
+    const engine = await engineFor(location, { retainChanges: resolved.retainChanges })
     const flows = new Map<string, CachedFlow<F>>()
     try {
       const state = await engine.load((id, record) => {

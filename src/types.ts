@@ -83,4 +83,13 @@ export interface FlowStoreOptions {
    * @default 1024
    */
   maxIdBytes?: number
+  /**
+   * How many changes (one per flow saved or deleted in a commit) the change log keeps at
+   * least, for `changesSince()` and changed-only backups. Older changes are pruned in the
+   * background; `changesSince(v)` for a `v` before them rejects with
+   * FLOWSTORE_CHANGES_PRUNED. `Infinity` keeps every change. For a directory or an
+   * abstract-level database; an engine you pass in has its own.
+   * @default 100000
+   */
+  retainChanges?: number
 }

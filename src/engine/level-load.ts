@@ -1,28 +1,41 @@
 // Open-time load of a LevelDB store: one sequential scan of every flow record (keys and raw
-// bytes, nothing decoded, each handed to `onFlow`), the tombstones, and the store version.
-// The only full read a LevelEngine makes; it creates the layout and identity of a new store.
+// bytes, nothing decoded, each handed to `onFlow`), the store version, and where the change
+// log stands (its first and last entries: nothing else of it is read). The only full read a
+// LevelEngine makes; it creates the layout and identity of a new store, and migrates a store
+// of layout 1 (level-migrate.ts).
 
 import { randomUUID } from 'node:crypto'
 import { FlowStoreError } from '../errors.ts'
 import {
-  decodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, LAYOUT_VERSION,
-  keyString, STORE_ID_KEY, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
+  decodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, HORIZON_KEY, keyString, LAYOUT_VERSION, LOG_RANGE, logEntryHeader,
+  STORE_ID_KEY, VERSION_KEY
 } from '../layout.ts'
 import { isLevelCorruption, levelCorruptionError } from '../leveldb/corruption.ts'
-import type { EngineState } from './types.ts'
+import type { LogState } from './level-log.ts'
 import type { Database } from './level-location.ts'
+import { migrateLayout1, removeLayout1Leftovers } from './level-migrate.ts'
 
 // A large read-ahead buffer: measured here, it halves a full scan against the default.
 const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
 const SCAN_BATCH = 1000
 
-export async function loadState (db: Database, onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
+export interface LoadedState {
+  readonly storeId: string
+  readonly version: number
+  readonly log: LogState
+}
+
+export async function loadState (db: Database, onFlow: (id: string, record: Uint8Array) => void): Promise<LoadedState> {
   try {
     const format = await db.get(FORMAT_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined
     if (format === undefined) {
       await db.put(FORMAT_KEY, Uint8Array.of(LAYOUT_VERSION), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    } else if (format.length === 1 && format[0] === 1) {
+      await migrateLayout1(db)
     } else if (format.length !== 1 || format[0] !== LAYOUT_VERSION) {
-      throw new FlowStoreError('FLOWSTORE_INCOMPATIBLE', `This database was written by an incompatible flowstore layout (${Array.from(format).join(',')}); this version reads layout ${LAYOUT_VERSION}`)
+      throw new FlowStoreError('FLOWSTORE_INCOMPATIBLE', `This database was written by an incompatible flowstore layout (${Array.from(format).join(',')}); this version reads layouts 1 and ${LAYOUT_VERSION}`)
+    } else {
+      await removeLayout1Leftovers(db)
     }
     let storeId = (await db.get(STORE_ID_KEY, { keyEncoding: 'utf8', valueEncoding: 'utf8' }) as string | undefined)
     if (storeId === undefined) {
@@ -30,18 +43,40 @@ export async function loadState (db: Database, onFlow: (id: string, record: Uint
       await db.put(STORE_ID_KEY, storeId, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
     }
     const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined) ?? 0
-
+    const log = await logState(db)
     await scan(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow)
-    const tombstones = new Map<string, number>()
-    await scan(db, TOMBSTONE_RANGE, TOMBSTONE_PREFIX.length, (id, value) => {
-      tombstones.set(id, decodeVersion(value) ?? 0)
-    })
-    return { tombstones, version, storeId }
+    return { storeId, version, log }
   } catch (err) {
     if (err instanceof FlowStoreError) throw err
     // A damaged table block (LevelDB checks what it can while reading).
     if (isLevelCorruption(err)) throw levelCorruptionError((db as { location?: string }).location, err)
     throw new FlowStoreError('FLOWSTORE_OPEN_FAILED', 'Reading the store at open failed', { cause: err })
+  }
+}
+
+/** The change log's horizon and size, from m!horizon and its first and last entries. */
+export async function logState (db: Database): Promise<LogState> {
+  const horizon = decodeVersion(await db.get(HORIZON_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined) ?? 0
+  const first = await edge(db, false)
+  const last = await edge(db, true)
+  if (first === undefined || last === undefined) return { horizon, logged: 0, oldest: 0 }
+  return { horizon, logged: last.before + last.count, oldest: first.before }
+}
+
+async function edge (db: Database, reverse: boolean): Promise<{ before: number, count: number } | undefined> {
+  const iterator = db.iterator({
+    gte: Buffer.from(LOG_RANGE.gte),
+    lt: Buffer.from(LOG_RANGE.lt),
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    reverse,
+    limit: 1
+  } as never) as unknown as { next (): Promise<[Uint8Array, Uint8Array] | undefined>, close (): Promise<void> }
+  try {
+    const entry = await iterator.next()
+    return entry === undefined ? undefined : logEntryHeader(entry[1])
+  } finally {
+    await iterator.close()
   }
 }
 

@@ -16,8 +16,11 @@ export interface EngineState {
   readonly storeId: string
   /** The last committed store version (0 for a new store). */
   readonly version: number
-  /** Deleted ids with the version that deleted them, as far as the engine still records them. */
-  readonly tombstones: Map<string, number>
+  /**
+   * Deleted ids with the version that deleted them, as far as the engine still records them
+   * and reads them at load (LevelEngine does not: its deletions live in its change log).
+   */
+  readonly tombstones?: Map<string, number>
 }
 
 /** One id's change in a commit. */
@@ -69,7 +72,10 @@ export interface EngineSnapshot {
   readonly storeId: string
   /** Every flow: batches of [id, record]. */
   flows (): AsyncIterable<Array<readonly [string, Uint8Array]>>
-  /** The changes after `version` as of this snapshot, saved ones with their records. */
+  /**
+   * The changes after `version` as of this snapshot, saved ones with their records; rejects
+   * with FLOWSTORE_CHANGES_PRUNED as engine.changesSince() does.
+   */
   changesSince (version: number): AsyncIterable<EngineChange[]>
   /** Releases the snapshot (always called, in a finally). */
   close (): Promise<void>
@@ -100,7 +106,12 @@ export interface Engine {
    */
   commit (entries: readonly CommitEntry[], options: { readonly sync: boolean }): Promise<CommitResult>
 
-  /** What changed after `version`, from the persisted change record (never a full scan). */
+  /**
+   * What changed after `version`, from the persisted change record (never a full scan).
+   * Rejects with FLOWSTORE_CHANGES_PRUNED (its `horizon`: the oldest version it can answer
+   * from) when the record no longer reaches back to `version`: the engine keeps a bounded
+   * record, and the caller reads the whole store instead.
+   */
   changesSince (version: number, options?: { readonly records?: boolean }): Promise<EngineChanges>
 
   /** A consistent snapshot for backups, taken while writers go on. */
