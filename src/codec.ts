@@ -5,6 +5,7 @@
 import { Packr } from 'msgpackr'
 import { checkValue, DomainViolation } from './domain.ts'
 import { FlowStoreError } from './errors.ts'
+import { RecordWriter } from './record-writer.ts'
 import { freezeDecoded } from './freeze.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from './layout.ts'
 
@@ -23,6 +24,8 @@ export class FlowCodec {
   // One Packr per store: plain msgpack maps (no records), binaries copied out of the source
   // so that a decoded Uint8Array never aliases the cached record.
   readonly #packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true })
+  // Checks the domain and writes the bytes msgpackr would, in one walk (record-writer.ts).
+  readonly #writer = new RecordWriter()
   readonly #limits: CodecLimits
 
   constructor (limits: CodecLimits) {
@@ -50,22 +53,20 @@ export class FlowCodec {
       throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `A flow must be a plain object with a string id, got ${describe(flow)}`)
     }
     const id = this.checkId((flow as { id?: unknown }).id)
-    const violation = checkValue(flow, 0, [])
-    if (violation !== undefined) {
-      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} cannot be stored exactly: at flow${violation.where}, ${violation.reason}`, { id, cause: violation })
-    }
-    let packed: Uint8Array
+    let record: Uint8Array | undefined
     try {
-      packed = this.#packr.pack(flow)
+      record = this.#writer.encode(flow)
     } catch (cause) {
       throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} could not be encoded`, { id, cause })
     }
-    if (packed.length > this.#limits.maxFlowBytes) {
-      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} encodes to ${packed.length} bytes; the limit is ${this.#limits.maxFlowBytes} (option maxFlowBytes)`, { id })
+    if (record === undefined) {
+      // Outside the domain: the domain check says where and why.
+      const violation = checkValue(flow, 0, []) ?? new DomainViolation('a value cannot be stored exactly')
+      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} cannot be stored exactly: at flow${violation.where}, ${violation.reason}`, { id, cause: violation })
     }
-    const record = new Uint8Array(HEADER_BYTES + packed.length)
-    record[0] = RECORD_FORMAT
-    record.set(packed, HEADER_BYTES)
+    if (record.length - HEADER_BYTES > this.#limits.maxFlowBytes) {
+      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} encodes to ${record.length - HEADER_BYTES} bytes; the limit is ${this.#limits.maxFlowBytes} (option maxFlowBytes)`, { id })
+    }
     return { id, record }
   }
 

@@ -115,10 +115,13 @@ export class LevelSnapshot implements EngineSnapshot {
           if (at === undefined || entry === undefined) {
             throw new FlowStoreError('FLOWSTORE_CORRUPT', `The change-log entry ${keyString(key, 0)} is damaged; run "flowstore check" on the store`)
           }
-          entry.ids.forEach((id, i) => {
-            latest.delete(id)
-            latest.set(id, { id, version: at, deleted: entry.deleted[i]! })
-          })
+          // Within one commit, ids in key order (as layout 1 answered).
+          const { ids, deleted } = entry
+          const order = ids.map((_, i) => i).sort((a, b) => compareIds(ids[a]!, ids[b]!))
+          for (const i of order) {
+            latest.delete(ids[i]!)
+            latest.set(ids[i]!, { id: ids[i]!, version: at, deleted: deleted[i]! })
+          }
         }
       }
     } finally {
@@ -165,4 +168,19 @@ export class LevelSnapshot implements EngineSnapshot {
     if (this.#db.status === 'open' || err instanceof FlowStoreError) return err
     return new FlowStoreError('FLOWSTORE_CLOSED', 'The database was closed while the store was being read', { cause: err })
   }
+}
+
+/** Orders ids as their UTF-8 bytes (LevelDB's key order): by code point, not UTF-16 unit. */
+function compareIds (a: string, b: string): number {
+  const length = Math.min(a.length, b.length)
+  for (let i = 0; i < length; i++) {
+    let x = a.charCodeAt(i)
+    let y = b.charCodeAt(i)
+    if (x === y) continue
+    // Surrogates (astral code points) sort after U+E000..U+FFFF in code point order.
+    if (x >= 0xd800) x = x >= 0xe000 ? x - 0x800 : x + 0x2000
+    if (y >= 0xd800) y = y >= 0xe000 ? y - 0x800 : y + 0x2000
+    return x - y
+  }
+  return a.length - b.length
 }
