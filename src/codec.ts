@@ -47,15 +47,18 @@ export class FlowCodec {
     return bytes.toString('utf8')
   }
 
-  /** Checks a flow and encodes it into a new record (header version 0). */
-  encode (flow: unknown): { id: string, record: Uint8Array } {
+  /**
+   * Checks a flow and encodes it into a new record (header version 0). `scratch`: the record
+   * is only valid until the next encode() (the caller copies it, see record-writer.ts).
+   */
+  encode (flow: unknown, scratch = false): { id: string, record: Uint8Array } {
     if (typeof flow !== 'object' || flow === null || Object.getPrototypeOf(flow) !== Object.prototype) {
       throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `A flow must be a plain object with a string id, got ${describe(flow)}`)
     }
     const id = this.checkId((flow as { id?: unknown }).id)
     let record: Uint8Array | undefined
     try {
-      record = this.#writer.encode(flow)
+      record = this.#writer.encode(flow, scratch)
     } catch (cause) {
       throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} could not be encoded`, { id, cause })
     }

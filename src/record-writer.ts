@@ -32,14 +32,22 @@ export class RecordWriter {
   /**
    * The record of `flow` (header with version 0, then msgpack), or undefined when a value is
    * outside the domain; throws a RangeError for an object with more than 65,535 keys.
+   * `scratch`: the record is a view of this writer's buffer, valid until its next call (the
+   * caller copies it, into a slab); otherwise an array of its own.
    */
-  encode (flow: object): Uint8Array | undefined {
+  encode (flow: object, scratch = false): Uint8Array | undefined {
     // A getter in the flow may save another flow: that nested call gets a writer of its own.
     if (this.#busy) return new RecordWriter().encode(flow)
     this.#busy = true
     try {
       this.#position = HEADER_BYTES
       this.#value(flow, 0)
+      if (scratch) {
+        const view = this.#target.subarray(0, this.#position)
+        view.fill(0, 0, HEADER_BYTES)
+        view[0] = RECORD_FORMAT
+        return view
+      }
       const record = new Uint8Array(this.#position)
       record.set(this.#target.subarray(HEADER_BYTES, this.#position), HEADER_BYTES)
       // The version bytes stay 0 (a new array is zeroed): the commit stamps them.

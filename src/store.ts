@@ -14,6 +14,7 @@ import { FlowStoreError } from './errors.ts'
 import { type CommittedBatch, conflictError, Flusher, type GuardedWrite } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
 import { recordVersion } from './layout.ts'
+import { RecordSlabs } from './record-slab.ts'
 import { type ResolvedOptions, resolveIfVersion, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
 import type { Change, Flow, FlowShape, FlowStoreOptions, Frozen, LazyFlow, WriteOptions } from './types.ts'
@@ -32,6 +33,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   readonly #options: ResolvedOptions
   readonly #codec: FlowCodec
   readonly #cache: Map<string, CachedFlow<F>>
+  /** Where the cached records are kept (record-slab.ts). */
+  readonly #slabs: RecordSlabs
   readonly #flusher: Flusher<F>
   readonly #view: FlowsView<F>
   readonly #storeId: string
@@ -55,12 +58,13 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     const codec = new FlowCodec(resolved)
     const engine = await engineFor(location, { retainChanges: resolved.retainChanges })
     const flows = new Map<string, CachedFlow<F>>()
+    const slabs = new RecordSlabs()
     try {
       const state = await engine.load((id, record) => {
         // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
-        flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec))
+        flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec, slabs))
       })
-      return new FlowStore<F>(engine, resolved, codec, flows, state)
+      return new FlowStore<F>(engine, resolved, codec, flows, slabs, state)
     } catch (err) {
       await engine.close().catch(noop)
       throw err
@@ -72,8 +76,10 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     options: ResolvedOptions,
     codec: FlowCodec,
     flows: Map<string, CachedFlow<F>>,
+    slabs: RecordSlabs,
     { version, storeId }: EngineState
   ) {
+    this.#slabs = slabs
     this.#storeId = storeId
     this.#engine = engine
     this.#options = options
@@ -86,6 +92,9 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
       cache: {
         onCommit: (batch) => { this.#notify(batch) },
         rollback: (id, before) => {
+          // The refused write's entry leaves the cache; `before` comes back (its record stays
+          // valid even if it was counted as released: slabs are never overwritten).
+          this.#cache.get(id)?.release()
           if (before === undefined) this.#cache.delete(id)
           else this.#cache.set(id, before)
         },
@@ -179,14 +188,14 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     const ifVersion = resolveIfVersion(options, 'save')
     if (ifVersion === undefined) return this.saveMany([flow])
     this.#assertWritable()
-    const [encoded] = encodeAll<F>(this.#codec, [flow])
+    const [encoded] = encodeAll<F>(this.#codec, [flow], this.#slabs)
     return this.#applyGuarded(new Map([[encoded!.id, encoded!]]), new Map([[encoded!.id, ifVersion]]))
   }
 
   /** Saves several flows; all of them or none are accepted, and they commit in one batch. */
   saveMany (flows: Iterable<F | Frozen<F>>): Promise<void> {
     this.#assertWritable()
-    const encoded = encodeAll<F>(this.#codec, flows)
+    const encoded = encodeAll<F>(this.#codec, flows, this.#slabs)
     let committed = this.#flusher.commitPromise()
     for (const flow of encoded) committed = this.#apply(flow.id, flow)
     this.#schedule()
@@ -221,7 +230,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
    */
   async transaction<T> (fn: (tx: Transaction<F>) => T | Promise<T>): Promise<T> {
     this.#assertWritable()
-    const tx = new StagedTransaction<F>(this.#codec, (id) => this.#cache.get(id))
+    const tx = new StagedTransaction<F>(this.#codec, (id) => this.#cache.get(id), this.#slabs)
     let result: T
     try {
       result = await fn(tx)
@@ -319,9 +328,10 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     let entry: CachedFlow<F> | undefined
     if (!deleted) {
       if (record === undefined) throw new FlowStoreError('FLOWSTORE_DECODE_ERROR', `The change of flow ${JSON.stringify(id)} at version ${version} came without its record`, { id })
-      entry = new CachedFlow<F>(id, record, version, this.#codec)
+      entry = new CachedFlow<F>(id, record, version, this.#codec, this.#slabs)
     }
     if (!pending) {
+      this.#cache.get(id)?.release()
       if (entry === undefined) this.#cache.delete(id)
       else this.#cache.set(id, entry)
     }
@@ -376,6 +386,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     } else {
       this.#cache.set(id, flow)
     }
+    current?.release()
     return this.#flusher.mark(id, flow)
   }
 
@@ -405,6 +416,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     if (failed.length > 0) return refused(conflictError(failed))
     if (guarded.length === 0) return Promise.resolve()
     for (const { id, flow } of guarded) {
+      this.#cache.get(id)?.release()
       if (flow === undefined) this.#cache.delete(id)
       else this.#cache.set(id, flow)
     }
