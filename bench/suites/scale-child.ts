@@ -17,7 +17,8 @@
 //   restore <file> <dir>           restoreBackup(file, dir)
 //   check <dir>                    checkStore(dir)
 //
-// Times are performance.now() around the operation only (not the process start). Memory is
+// Times are performance.now() around the operation only (not the process start), and the
+// process's CPU time over the same span (process.cpuUsage). Memory is
 // process.memoryUsage() after settled collections: heapUsed + external (external includes
 // arrayBuffers, so they are not added twice); arrayBuffers and rss are reported too.
 
@@ -33,6 +34,11 @@ export interface ScaleMeasurement {
   /** Flows seen (scanned, opened, decoded, written, backed up…). */
   readonly flows: number
   readonly ms: number
+  /**
+   * CPU time of the process (user + system, all its threads: LevelDB's included) over the
+   * same span: unlike `ms`, not stretched by other processes' load on the machine.
+   */
+  readonly cpuMs: number
   /** Settled usage before the operation, and after it (with its result still held). */
   readonly before?: Usage
   readonly after?: Usage
@@ -53,10 +59,20 @@ interface NextvIterator<T> { nextv (size: number): Promise<T[]>, close (): Promi
 
 const gc = requireGc('scale-child.ts')
 
+/** A clock for one operation: wall time and the process's CPU time since start(). */
+function clock (): () => { ms: number, cpuMs: number } {
+  const wall = performance.now()
+  const cpu = process.cpuUsage()
+  return () => {
+    const used = process.cpuUsage(cpu)
+    return { ms: performance.now() - wall, cpuMs: (used.user + used.system) / 1000 }
+  }
+}
+
 async function rawScan (dir: string, mode: 'keep' | 'drop' | 'keys'): Promise<ScaleMeasurement> {
   await settle(gc)
   const before = usage()
-  const started = performance.now()
+  const stop = clock()
   const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' })
   await db.open()
   const kept = new Map<string, Uint8Array>()
@@ -94,23 +110,23 @@ async function rawScan (dir: string, mode: 'keep' | 'drop' | 'keys'): Promise<Sc
   } finally {
     await db.close()
   }
-  const ms = performance.now() - started
+  const { ms, cpuMs } = stop()
   await settle(gc)
   const after = usage()
   if (mode === 'keep' && kept.size !== flows) throw new Error('raw-keep lost entries')
-  return { task: `raw-${mode}`, flows, ms, before, after, recordBytes }
+  return { task: `raw-${mode}`, flows, ms, cpuMs, before, after, recordBytes }
 }
 
 async function open (dir: string, preload: string | undefined): Promise<ScaleMeasurement> {
   await settle(gc)
   const before = usage()
-  const started = performance.now()
+  const stop = clock()
   const store = await FlowStore.open(dir, preload === undefined ? undefined : { preload } as never)
-  const ms = performance.now() - started
+  const { ms, cpuMs } = stop()
   try {
     await settle(gc)
     const after = usage()
-    return { task: 'open', flows: store.size, ms, before, after }
+    return { task: 'open', flows: store.size, ms, cpuMs, before, after }
   } finally {
     await store.close()
   }
@@ -121,15 +137,15 @@ async function decodeAll (dir: string): Promise<ScaleMeasurement> {
   try {
     await settle(gc)
     const before = usage()
-    const started = performance.now()
+    const stop = clock()
     let flows = 0
     for (const flow of store.flows.values()) if (flow !== undefined) flows++
-    const ms = performance.now() - started
+    const { ms, cpuMs } = stop()
     await settle(gc)
     const after = usage()
     let jsonBytes = 0
     for (const flow of store.flows.values()) jsonBytes += Buffer.byteLength(JSON.stringify(flow))
-    return { task: 'decode-all', flows, ms, before, after, jsonBytes, rss: after.rss }
+    return { task: 'decode-all', flows, ms, cpuMs, before, after, jsonBytes, rss: after.rss }
   } finally {
     await store.close()
   }
@@ -142,7 +158,7 @@ function * flowsOf (from: number, to: number): Generator<ReturnType<typeof scale
 /** A new store of `count` flows, `chunk` flows per awaited saveMany. */
 async function bulkWrite (dir: string, count: number, chunk: number): Promise<ScaleMeasurement> {
   await rm(dir, { recursive: true, force: true })
-  const started = performance.now()
+  const stop = clock()
   const store = await FlowStore.open(dir, { flush: 'manual' })
   try {
     for (let from = 0; from < count; from += chunk) {
@@ -153,13 +169,13 @@ async function bulkWrite (dir: string, count: number, chunk: number): Promise<Sc
   } finally {
     await store.close()
   }
-  return { task: 'bulk-write', flows: count, ms: performance.now() - started }
+  return { task: 'bulk-write', flows: count, ...stop() }
 }
 
 /** The cached stores: written in awaited chunks, then compacted, with the JSON size of every flow. */
 async function build (dir: string, count: number): Promise<ScaleMeasurement> {
   await rm(dir, { recursive: true, force: true })
-  const started = performance.now()
+  const stop = clock()
   let jsonBytes = 0
   const store = await FlowStore.open(dir, { flush: 'manual' })
   try {
@@ -178,15 +194,15 @@ async function build (dir: string, count: number): Promise<ScaleMeasurement> {
     await store.close()
   }
   await compact(dir)
-  return { task: 'build', flows: count, ms: performance.now() - started, jsonBytes }
+  return { task: 'build', flows: count, ...stop(), jsonBytes }
 }
 
 async function backup (dir: string, file: string): Promise<ScaleMeasurement> {
   const store = await FlowStore.open(dir)
   try {
-    const started = performance.now()
+    const stop = clock()
     const info = await store.backup(file)
-    return { task: 'backup', flows: info.flows, ms: performance.now() - started, extra: { bytes: info.bytes } }
+    return { task: 'backup', flows: info.flows, ...stop(), extra: { bytes: info.bytes } }
   } finally {
     await store.close()
   }
@@ -194,16 +210,16 @@ async function backup (dir: string, file: string): Promise<ScaleMeasurement> {
 
 async function restore (file: string, dir: string): Promise<ScaleMeasurement> {
   await rm(dir, { recursive: true, force: true })
-  const started = performance.now()
+  const stop = clock()
   const info = await restoreBackup(file, dir)
-  return { task: 'restore', flows: info.flows, ms: performance.now() - started }
+  return { task: 'restore', flows: info.flows, ...stop() }
 }
 
 async function check (dir: string): Promise<ScaleMeasurement> {
-  const started = performance.now()
+  const stop = clock()
   const report = await checkStore(dir)
   if (!report.ok) throw new Error(`check found problems: ${JSON.stringify(report.problems.slice(0, 3))}`)
-  return { task: 'check', flows: report.flows, ms: performance.now() - started }
+  return { task: 'check', flows: report.flows, ...stop() }
 }
 
 async function main (args: readonly string[]): Promise<ScaleMeasurement> {

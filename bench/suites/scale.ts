@@ -56,6 +56,7 @@ function expectFlows (run: ScaleMeasurement, count: number): ScaleMeasurement {
 }
 
 const n = (count: number): string => count.toLocaleString('en')
+const CPU_NOTE = 'CPU time of the child process (user + system, all threads), which other processes\' load does not stretch'
 
 export const suite: Suite = {
   name: 'scale',
@@ -80,15 +81,20 @@ export const suite: Suite = {
         for (const task of ['raw-keep', 'raw-drop', 'raw-keys', 'open'] as const) {
           const run = expectFlows(await child([task, store.dir]), store.count)
           keep(`${size} ${task}`, run)
-          ctx.log(`${n(store.count)} ${task}: ${formatTime(run.ms)}${run.after === undefined ? '' : `, +${formatBytes(run.after.total - run.before!.total)} held`}`)
+          ctx.log(`${n(store.count)} ${task}: ${formatTime(run.ms)} (CPU ${formatTime(run.cpuMs)})${run.after === undefined ? '' : `, +${formatBytes(run.after.total - run.before!.total)} held`}`)
         }
       }
     }
     const time = (key: string): Stat => statOfValues('ms', (runs.get(key) ?? []).map((run) => run.ms))
+    // CPU time of the child (all its threads): not stretched by other processes' load.
+    const cpu = (key: string): Stat => statOfValues('ms', (runs.get(key) ?? []).map((run) => run.cpuMs))
     const held = (key: string): Stat => statOfValues('bytes', (runs.get(key) ?? []).map((run) => run.after!.total - run.before!.total))
     const label = (name: string, stat: Stat): Measured => ({ label: name, stat })
     const bench = `scale: ${n(big)} flows`
-    for (const [key] of runs) ctx.recordStat(bench, `${key} (ms)`, time(key))
+    for (const [key] of runs) {
+      ctx.recordStat(bench, `${key} (ms)`, time(key))
+      ctx.recordStat(bench, `${key} (CPU ms)`, cpu(key))
+    }
     for (const key of [`big open`, `big raw-keep`]) ctx.recordStat(bench, `${key} held (heap + external)`, held(key))
     const recordBytes = runs.get('big raw-keep')![0]!.recordBytes!
     const records = label('record bytes (Σ f! values)', statOfValues('bytes', [recordBytes]))
@@ -101,6 +107,9 @@ export const suite: Suite = {
       compare(`open of ${n(small)} flows vs a raw scan keeping every value`, label('FlowStore.open', time('small open')), label('raw scan keeping id + value', time('small raw-keep')), null, 'information: the same ratio at a tenth of the size'),
       compare(`linearity: open of ${n(big)} / open of ${n(small)}`, label(`open ${n(big)}`, time('big open')), label(`open ${n(small)}`, time('small open')), atMost(12)),
       compare(`linearity of the raw scan keeping every value: ${n(big)} / ${n(small)}`, label(`raw scan ${n(big)}`, time('big raw-keep')), label(`raw scan ${n(small)}`, time('small raw-keep')), null, 'information'),
+      compare(`CPU time: open of ${n(big)} flows vs a raw scan keeping every value`, label('FlowStore.open', cpu('big open')), label('raw scan keeping id + value', cpu('big raw-keep')), atMost(1.3), CPU_NOTE),
+      compare(`CPU time: linearity: open of ${n(big)} / open of ${n(small)}`, label(`open ${n(big)}`, cpu('big open')), label(`open ${n(small)}`, cpu('small open')), atMost(12), CPU_NOTE),
+      compare(`CPU time: raw keys-only scan of ${n(big)} flows vs a raw scan keeping nothing`, label('keys-only scan', cpu('big raw-keys')), label('raw scan keeping nothing', cpu('big raw-drop')), null, CPU_NOTE),
       compare(`memory of ${n(big)} opened, undecoded flows vs their record bytes`, label('heap + external after open', held('big open')), records, atMost(1.3),
         `after collection; rss after open ${formatBytes(runs.get('big open')![0]!.after!.rss)}`),
       compare(`memory of a raw Map of ${n(big)} ids + values vs their record bytes`, label('heap + external', held('big raw-keep')), records, null, 'information: what one Buffer per value costs')
@@ -109,13 +118,14 @@ export const suite: Suite = {
     // Reading every flow through store.flows.
     const decoded = expectFlows(await child(['decode-all', stores.big.dir]), big)
     const perFlow = (decoded.after!.total - decoded.before!.total) / big
-    ctx.log(`decode-all: ${formatTime(decoded.ms)}, +${formatBytes(perFlow)} per flow (JSON ${formatBytes(decoded.jsonBytes! / big)}), rss ${formatBytes(decoded.rss!)}`)
+    ctx.log(`decode-all: ${formatTime(decoded.ms)} (CPU ${formatTime(decoded.cpuMs)}), +${formatBytes(perFlow)} per flow (JSON ${formatBytes(decoded.jsonBytes! / big)}), rss ${formatBytes(decoded.rss!)}`)
     ctx.recordStat(bench, 'decode-all (ms)', statOfValues('ms', [decoded.ms]))
     ctx.recordStat(bench, 'decode-all rss at the end', statOfValues('bytes', [decoded.rss!]))
     rows.push(
       compare('memory per decoded flow vs its JSON text size', label('heap + external growth per flow', statOfValues('bytes', [perFlow])), label('JSON.stringify bytes per flow', statOfValues('bytes', [decoded.jsonBytes! / big])), atMost(2),
         `rss at the end ${formatBytes(decoded.rss!)}`),
-      compare(`reading all ${n(big)} flows through store.flows vs the raw scan keeping every value`, label('decode-all', statOfValues('ms', [decoded.ms])), label('raw scan keeping id + value', time('big raw-keep')), null, 'information')
+      compare(`reading all ${n(big)} flows through store.flows vs the raw scan keeping every value`, label('decode-all', statOfValues('ms', [decoded.ms])), label('raw scan keeping id + value', time('big raw-keep')), null, 'information'),
+      compare(`CPU time: reading all ${n(big)} flows through store.flows vs the raw scan keeping every value`, label('decode-all', statOfValues('ms', [decoded.cpuMs])), label('raw scan keeping id + value', cpu('big raw-keep')), null, CPU_NOTE)
     )
 
     // Backup, restore, check.
@@ -132,6 +142,7 @@ export const suite: Suite = {
       for (const run of [backup, restore, check]) {
         ctx.recordStat(bench, `${run.task} (ms)`, statOfValues('ms', [run.ms]))
         rows.push(compare(`${run.task} of ${n(big)} flows vs a raw scan keeping nothing`, label(run.task, statOfValues('ms', [run.ms])), label('raw scan keeping nothing', time('big raw-drop')), null, 'information'))
+        rows.push(compare(`CPU time: ${run.task} of ${n(big)} flows vs a raw scan keeping nothing`, label(run.task, statOfValues('ms', [run.cpuMs])), label('raw scan keeping nothing', cpu('big raw-drop')), null, CPU_NOTE))
       }
 
       // The first open after a bulk write, vs a later open of the same store.
@@ -144,6 +155,7 @@ export const suite: Suite = {
         ctx.log(`${what}: written in ${formatTime(written.ms)}; first open ${formatTime(first.ms)}, later open ${formatTime(later.ms)}`)
         ctx.recordStat(bench, `bulk write, ${what} (ms)`, statOfValues('ms', [written.ms]))
         rows.push(compare(`first open after ${what} of ${n(big)} flows vs a later open`, label('first open', statOfValues('ms', [first.ms])), label('later open', statOfValues('ms', [later.ms])), atMost(1.5)))
+        rows.push(compare(`CPU time: first open after ${what} of ${n(big)} flows vs a later open`, label('first open', statOfValues('ms', [first.cpuMs])), label('later open', statOfValues('ms', [later.cpuMs])), atMost(1.5), CPU_NOTE))
       }
     } finally {
       await rm(work, { recursive: true, force: true })
