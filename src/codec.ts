@@ -5,6 +5,7 @@
 import { Packr } from 'msgpackr'
 import { checkValue, DomainViolation } from './domain.ts'
 import { FlowStoreError } from './errors.ts'
+import { FALLBACK, RecordReader } from './record-reader.ts'
 import { RecordWriter } from './record-writer.ts'
 import { freezeDecoded } from './freeze.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from './layout.ts'
@@ -26,6 +27,7 @@ export class FlowCodec {
   readonly #packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true })
   // Checks the domain and writes the bytes msgpackr would, in one walk (record-writer.ts).
   readonly #writer = new RecordWriter()
+  readonly #reader = new RecordReader()
   readonly #limits: CodecLimits
 
   constructor (limits: CodecLimits) {
@@ -80,6 +82,14 @@ export class FlowCodec {
     }
     // A plain Uint8Array view (not a Buffer) so that binaries decode as Uint8Array.
     const body = new Uint8Array(record.buffer, record.byteOffset + HEADER_BYTES, record.byteLength - HEADER_BYTES)
+    // The compact one-walk reader; msgpackr for anything it does not read (record-reader.ts).
+    const read = this.#reader.read(body, id)
+    if (read !== FALLBACK) {
+      if ((read.value as { id?: unknown }).id !== id) {
+        throw decodeError(id, `it decoded to a flow whose id is ${describe((read.value as { id?: unknown }).id)}`)
+      }
+      return read
+    }
     let value: unknown
     try {
       value = this.#packr.unpack(body)
