@@ -80,3 +80,27 @@ describe('record slabs', () => {
     await store.close()
   })
 })
+
+describe('bulk commits', () => {
+  it('leave no write-ahead log to replay: a commit of more than 8 MiB has LevelDB write its memtable out', async () => {
+    const { readdir, stat } = await import('node:fs/promises')
+    const { join } = await import('node:path')
+    const logBytes = async (dir: string): Promise<number> => {
+      let bytes = 0
+      for (const name of await readdir(dir)) if (name.endsWith('.log')) bytes += (await stat(join(dir, name))).size
+      return bytes
+    }
+    const dir = await tempDir()
+    const store = await FlowStore.open(dir)
+    // ~12 MiB in one commit.
+    await store.saveMany(Array.from({ length: 8000 }, (_, i) => generateFlow(i)))
+    await store.close()
+    expect(await logBytes(dir)).toBeLessThan(MiB)
+    const again = await FlowStore.open(dir)
+    expect(again.size).toBe(8000)
+    // A small commit is left in the log, as LevelDB does.
+    await again.save(generateFlow(9000))
+    await again.close()
+    expect(await logBytes(dir)).toBeGreaterThan(0)
+  })
+})
