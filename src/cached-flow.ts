@@ -1,10 +1,13 @@
 // One cache entry: a flow's record (as stored) and, once read, its decoded frozen value.
 // The record is usually a view into a slab of records (record-slab.ts): the entry tells the
 // slabs when it is replaced or deleted (release()), and takes a copy elsewhere when its slab
-// is compacted (rehome()).
+// is compacted (rehome()). In `preload: 'keys'` mode (record-cache.ts) an entry may hold no
+// record yet: it is read from storage the first time it is needed, and dropped again when
+// the entry is evicted (evict()).
 
 import type { FlowCodec } from './codec.ts'
-import { HEADER_BYTES } from './layout.ts'
+import { HEADER_BYTES, recordVersion } from './layout.ts'
+import { type LoadedRecords, VALUE_WEIGHT } from './record-cache.ts'
 import type { RecordSlabs, Slab, SlabRecord } from './record-slab.ts'
 import type { Flow, FlowShape, Frozen, LazyFlow } from './types.ts'
 
@@ -12,70 +15,111 @@ const NOT_DECODED = 0
 const CACHED = 1
 /** Holds Uint8Arrays, which cannot be frozen: every read gets its own decoded copy. */
 const PER_READ = 2
+/** The version of an entry whose record was never read (preload: 'keys'). */
+const UNKNOWN = -1
+const EMPTY = new Uint8Array(0)
+
+/** What every entry of one store shares. */
+export interface CacheContext {
+  readonly codec: FlowCodec
+  /** Where records are copied; without, a record is kept as it was given. */
+  readonly slabs?: RecordSlabs | undefined
+  /** preload: 'keys': where records are read from, and the bounded list of those loaded. */
+  readonly loaded?: LoadedRecords | undefined
+}
+
+const contexts = new WeakMap<FlowCodec, CacheContext>()
+
+/** The context of entries that only have a codec (a FlowService's cache). */
+function codecContext (codec: FlowCodec): CacheContext {
+  let context = contexts.get(codec)
+  if (context === undefined) {
+    context = { codec }
+    contexts.set(codec, context)
+  }
+  return context
+}
 
 export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, SlabRecord {
   readonly id: string
-  #record: Uint8Array
+  /** Undefined until read (preload: 'keys') or after an eviction. */
+  #record: Uint8Array | undefined
   #version: number
   #mode = NOT_DECODED
   #value: Frozen<F> | undefined
-  readonly #codec: FlowCodec
-  #slabs: RecordSlabs | undefined
+  readonly #context: CacheContext
+  /** The slab holding the record, while the entry is in the cache. */
   #slab: Slab | undefined
+  #released = false
 
   /**
-   * `slabs`: the record is copied into them (and the entry kept there, see above); without,
-   * `record` is used as it is.
+   * `record`: undefined for an entry whose record is read from storage when first needed
+   * (preload: 'keys'; its version is then unknown until that read). `context`: a codec, or
+   * the store's context (the record is then copied into its slabs).
    */
-  constructor (id: string, record: Uint8Array, version: number, codec: FlowCodec, slabs?: RecordSlabs) {
+  constructor (id: string, record: Uint8Array | undefined, version: number, context: FlowCodec | CacheContext) {
     this.id = id
-    this.#version = version
-    this.#codec = codec
-    if (slabs === undefined) {
-      this.#record = record
-    } else {
-      const { view, slab } = slabs.copy(record)
-      this.#record = view
-      if (slab !== undefined) {
-        this.#slabs = slabs
-        this.#slab = slab
-        slabs.hold(slab, this)
-      }
+    this.#context = 'codec' in context ? context : codecContext(context)
+    if (record === undefined) {
+      this.#version = UNKNOWN
+      return
     }
+    this.#version = version
+    this.#record = this.#keep(record)
+    // A new record (a save) is counted in the bounded list as soon as it exists.
+    this.#context.loaded?.hold(this, record.length)
   }
 
   /** The record as stored: header + msgpack. Internal: never hand it out. */
   get record (): Uint8Array {
-    return this.#record
+    return this.#record ?? this.#load()
   }
 
-  get released (): boolean {
-    return this.#slabs === undefined
+  holds (slab: Slab): boolean {
+    return this.#slab === slab
   }
 
   /** The entry left the cache (replaced or deleted): its bytes in its slab are dead. */
   release (): void {
-    const slabs = this.#slabs
-    if (slabs === undefined) return
-    this.#slabs = undefined
-    slabs.release(this.#slab!, this)
+    if (this.#released) return
+    this.#released = true
+    this.#context.loaded?.drop(this)
+    const slab = this.#slab
     this.#slab = undefined
+    if (slab !== undefined) this.#context.slabs!.release(slab, this)
   }
 
   rehome (record: Uint8Array, slab: Slab | undefined): void {
     this.#record = record
     this.#slab = slab
-    if (slab === undefined) this.#slabs = undefined
+  }
+
+  /**
+   * Drops the record and the value, which are read again when next needed (preload:
+   * 'keys'); false when the entry must stay (its change is not committed yet).
+   */
+  evict (): boolean {
+    if (this.#version <= 0 || this.#record === undefined) return false
+    this.#context.loaded!.drop(this)
+    const slab = this.#slab
+    this.#slab = undefined
+    if (slab !== undefined) this.#context.slabs!.release(slab, this)
+    this.#record = undefined
+    this.#value = undefined
+    this.#mode = NOT_DECODED
+    return true
   }
 
   get version (): number {
+    if (this.#version === UNKNOWN) this.#load()
     return this.#version
   }
 
   get bytes (): Uint8Array {
+    const record = this.record
     // A plain Uint8Array copy whatever the backend returned (Buffer.slice would be a view).
-    const bytes = new Uint8Array(this.#record.length - HEADER_BYTES)
-    bytes.set(this.#record.subarray(HEADER_BYTES))
+    const bytes = new Uint8Array(Math.max(0, record.length - HEADER_BYTES))
+    bytes.set(record.subarray(HEADER_BYTES))
     return bytes
   }
 
@@ -85,13 +129,18 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
 
   get value (): Frozen<F> {
     const value = this.#value
-    if (value !== undefined) return value
-    const decoded = this.#codec.decode(this.id, this.#record)
+    if (value !== undefined) {
+      this.#context.loaded?.touch(this)
+      return value
+    }
+    const record = this.record
+    const decoded = this.#context.codec.decode(this.id, record)
     if (decoded.hasBinary) {
       this.#mode = PER_READ
     } else {
       this.#mode = CACHED
       this.#value = decoded.value as Frozen<F>
+      if (!this.#released) this.#context.loaded?.hold(this, record.length * (1 + VALUE_WEIGHT))
     }
     return decoded.value as Frozen<F>
   }
@@ -99,5 +148,34 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
   /** Marks the record committed under `version`. */
   committed (version: number): void {
     this.#version = version
+  }
+
+  /** Copies `record` into the context's slabs (when it has them) and holds it there. */
+  #keep (record: Uint8Array): Uint8Array {
+    const slabs = this.#context.slabs
+    if (slabs === undefined) return record
+    const { view, slab } = slabs.copy(record)
+    // Set before hold(), which reads it.
+    this.#record = view
+    this.#slab = slab
+    if (slab !== undefined) slabs.hold(slab, this)
+    return view
+  }
+
+  /** Reads the committed record from storage (preload: 'keys'). */
+  #load (): Uint8Array {
+    const loaded = this.#context.loaded
+    const stored = loaded?.read(this.id)
+    if (stored === undefined) {
+      // No record (a damaged store): reading the value says so (FLOWSTORE_DECODE_ERROR).
+      if (this.#version === UNKNOWN) this.#version = 0
+      return EMPTY
+    }
+    if (this.#version === UNKNOWN) this.#version = recordVersion(stored) ?? 0
+    if (this.#released) return stored
+    const record = this.#keep(stored)
+    this.#record = record
+    loaded!.hold(this, record.length)
+    return record
   }
 }

@@ -9,7 +9,11 @@ export interface ResolvedOptions {
   readonly maxIdBytes: number
   /** Checked by the LevelDB engine (see engine/level-engine.ts); undefined: its default. */
   readonly retainChanges: number | undefined
+  readonly preload: 'all' | 'keys'
+  readonly maxCachedBytes: number
 }
+
+export const DEFAULT_MAX_CACHED_BYTES = 256 * 1024 * 1024
 
 export const DEFAULT_MAX_FLOW_BYTES = 16 * 1024 * 1024
 export const DEFAULT_MAX_ID_BYTES = 1024
@@ -21,7 +25,9 @@ export function resolveOptions (options: FlowStoreOptions = {}): ResolvedOptions
     sync: resolveBoolean('sync', options.sync ?? false),
     maxFlowBytes: resolveSize('maxFlowBytes', options.maxFlowBytes ?? DEFAULT_MAX_FLOW_BYTES),
     maxIdBytes: resolveSize('maxIdBytes', options.maxIdBytes ?? DEFAULT_MAX_ID_BYTES),
-    retainChanges: options.retainChanges
+    retainChanges: options.retainChanges,
+    preload: resolvePreload(options.preload ?? 'all'),
+    maxCachedBytes: resolveMaxCached(options.preload, options.maxCachedBytes)
   })
 }
 
@@ -32,6 +38,17 @@ function resolveFlush (flush: FlushMode): ResolvedOptions['flush'] {
     if (typeof intervalMs === 'number' && Number.isFinite(intervalMs) && intervalMs > 0) return Object.freeze({ intervalMs })
   }
   throw new TypeError(`Option flush must be 'auto', 'manual' or { intervalMs: number > 0 }, got ${JSON.stringify(flush)}`)
+}
+
+function resolvePreload (preload: unknown): 'all' | 'keys' {
+  if (preload === 'all' || preload === 'keys') return preload
+  throw new TypeError(`Option preload must be 'all' or 'keys', got ${JSON.stringify(preload)}`)
+}
+
+function resolveMaxCached (preload: unknown, maxCachedBytes: unknown): number {
+  if (maxCachedBytes === undefined) return DEFAULT_MAX_CACHED_BYTES
+  if (preload !== 'keys') throw new TypeError('Option maxCachedBytes applies only with preload: \'keys\'')
+  return resolveSize('maxCachedBytes', maxCachedBytes)
 }
 
 function resolveBoolean (name: string, value: unknown): boolean {

@@ -19,8 +19,8 @@ const OWN_BUFFER_BYTES = SLAB_BYTES / 4
 export interface SlabRecord {
   /** The record (a view into the slab). */
   readonly record: Uint8Array
-  /** Whether the record is still in use (not replaced or deleted). */
-  readonly released: boolean
+  /** Whether its record in `slab` is still in use (not replaced, deleted or evicted). */
+  holds (slab: Slab): boolean
   /** Takes a copy of the record in another slab (compaction). */
   rehome (record: Uint8Array, slab: Slab | undefined): void
 }
@@ -76,7 +76,7 @@ export class RecordSlabs {
     slab.holders = []
     this.compactions++
     for (const other of holders) {
-      if (other.released) continue
+      if (!other.holds(slab)) continue
       const { view, slab: next } = this.copy(other.record)
       other.rehome(view, next)
       if (next !== undefined) this.hold(next, other)

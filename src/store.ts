@@ -3,7 +3,7 @@
 // committed by the flusher in atomic batches, through the engine (engine/types.ts): the one
 // thing that persists the store. Reads never touch the engine.
 
-import { CachedFlow } from './cached-flow.ts'
+import { type CacheContext, CachedFlow } from './cached-flow.ts'
 import { exportBackup, resolveSince } from './backup/export.ts'
 import type { BackupInfo, BackupOptions } from './backup/types.ts'
 import { FlowCodec } from './codec.ts'
@@ -14,6 +14,7 @@ import { FlowStoreError } from './errors.ts'
 import { type CommittedBatch, conflictError, Flusher, type GuardedWrite } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
 import { recordVersion } from './layout.ts'
+import { LoadedRecords } from './record-cache.ts'
 import { RecordSlabs } from './record-slab.ts'
 import { type ResolvedOptions, resolveIfVersion, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
@@ -33,8 +34,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   readonly #options: ResolvedOptions
   readonly #codec: FlowCodec
   readonly #cache: Map<string, CachedFlow<F>>
-  /** Where the cached records are kept (record-slab.ts). */
-  readonly #slabs: RecordSlabs
+  /** What the cache entries share: the codec, the slabs of records, the bounded list (preload: 'keys'). */
+  readonly #context: CacheContext
   readonly #flusher: Flusher<F>
   readonly #view: FlowsView<F>
   readonly #storeId: string
@@ -60,11 +61,23 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     const flows = new Map<string, CachedFlow<F>>()
     const slabs = new RecordSlabs()
     try {
-      const state = await engine.load((id, record) => {
-        // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
-        flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec, slabs))
-      })
-      return new FlowStore<F>(engine, resolved, codec, flows, slabs, state)
+      let context: CacheContext
+      let state: EngineState
+      if (resolved.preload === 'keys') {
+        const { loadIds, readSync } = engine
+        if (loadIds === undefined || readSync === undefined) {
+          throw new TypeError(`preload: 'keys' needs an engine that reads records synchronously; this ${engine.kind} engine does not`)
+        }
+        context = { codec, slabs, loaded: new LoadedRecords((id) => readSync.call(engine, id), resolved.maxCachedBytes) }
+        state = await loadIds.call(engine, (id) => { flows.set(id, new CachedFlow<F>(id, undefined, 0, context)) })
+      } else {
+        context = { codec, slabs }
+        state = await engine.load((id, record) => {
+          // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
+          flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, context))
+        })
+      }
+      return new FlowStore<F>(engine, resolved, codec, flows, context, state)
     } catch (err) {
       await engine.close().catch(noop)
       throw err
@@ -76,10 +89,10 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     options: ResolvedOptions,
     codec: FlowCodec,
     flows: Map<string, CachedFlow<F>>,
-    slabs: RecordSlabs,
+    context: CacheContext,
     { version, storeId }: EngineState
   ) {
-    this.#slabs = slabs
+    this.#context = context
     this.#storeId = storeId
     this.#engine = engine
     this.#options = options
@@ -188,14 +201,14 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     const ifVersion = resolveIfVersion(options, 'save')
     if (ifVersion === undefined) return this.saveMany([flow])
     this.#assertWritable()
-    const [encoded] = encodeAll<F>(this.#codec, [flow], this.#slabs)
+    const [encoded] = encodeAll<F>(this.#codec, [flow], this.#context)
     return this.#applyGuarded(new Map([[encoded!.id, encoded!]]), new Map([[encoded!.id, ifVersion]]))
   }
 
   /** Saves several flows; all of them or none are accepted, and they commit in one batch. */
   saveMany (flows: Iterable<F | Frozen<F>>): Promise<void> {
     this.#assertWritable()
-    const encoded = encodeAll<F>(this.#codec, flows, this.#slabs)
+    const encoded = encodeAll<F>(this.#codec, flows, this.#context)
     let committed = this.#flusher.commitPromise()
     for (const flow of encoded) committed = this.#apply(flow.id, flow)
     this.#schedule()
@@ -230,7 +243,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
    */
   async transaction<T> (fn: (tx: Transaction<F>) => T | Promise<T>): Promise<T> {
     this.#assertWritable()
-    const tx = new StagedTransaction<F>(this.#codec, (id) => this.#cache.get(id), this.#slabs)
+    const tx = new StagedTransaction<F>(this.#codec, (id) => this.#cache.get(id), this.#context)
     let result: T
     try {
       result = await fn(tx)
@@ -328,7 +341,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     let entry: CachedFlow<F> | undefined
     if (!deleted) {
       if (record === undefined) throw new FlowStoreError('FLOWSTORE_DECODE_ERROR', `The change of flow ${JSON.stringify(id)} at version ${version} came without its record`, { id })
-      entry = new CachedFlow<F>(id, record, version, this.#codec, this.#slabs)
+      entry = new CachedFlow<F>(id, record, version, this.#context)
     }
     if (!pending) {
       this.#cache.get(id)?.release()

@@ -88,10 +88,31 @@ export class LevelEngine implements Engine {
   }
 
   async load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
+    return await this.#load(onFlow, undefined)
+  }
+
+  /** load() reading keys only (a keys-only scan: LevelDB still reads every block). */
+  async loadIds (onId: (id: string) => void): Promise<EngineState> {
+    return await this.#load(undefined, onId)
+  }
+
+  readSync (id: string): Uint8Array | undefined {
+    const { db } = this.#open()
+    try {
+      return db.getSync(flowKey(id), { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined
+    } catch (cause) {
+      throw new FlowStoreError('FLOWSTORE_DECODE_ERROR', `Reading flow ${JSON.stringify(id)} from LevelDB failed`, { id, cause })
+    }
+  }
+
+  async #load (onFlow: ((id: string, record: Uint8Array) => void) | undefined, onId: ((id: string) => void) | undefined): Promise<EngineState> {
     if (this.#state !== NEW) throw new TypeError('This engine was already opened: an engine serves one store')
     this.#state = LOADING
     this.#opened = await openLocation(this.#location)
-    const state = await loadState(this.#opened.db, onFlow)
+    if (onId !== undefined && (this.#opened.db.supports as { getSync?: boolean }).getSync !== true) {
+      throw new TypeError('preload: \'keys\' needs a database that reads synchronously (getSync): classic-level and memory-level do')
+    }
+    const state = await loadState(this.#opened.db, onFlow ?? onId!, onId !== undefined)
     this.#log = new ChangeLog(this.#retain, state.log)
     this.#version = state.version
     this.#storeId = state.storeId

@@ -25,7 +25,8 @@ export interface LoadedState {
   readonly log: LogState
 }
 
-export async function loadState (db: Database, onFlow: (id: string, record: Uint8Array) => void): Promise<LoadedState> {
+/** Reads the store's state and streams its flows to `onFlow` (`keysOnly`: ids only). */
+export async function loadState (db: Database, onFlow: (id: string, record: Uint8Array) => void, keysOnly = false): Promise<LoadedState> {
   try {
     const format = await db.get(FORMAT_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined
     if (format === undefined) {
@@ -44,7 +45,8 @@ export async function loadState (db: Database, onFlow: (id: string, record: Uint
     }
     const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined) ?? 0
     const log = await logState(db)
-    await scan(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow)
+    if (keysOnly) await scanKeys(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow as (id: string) => void)
+    else await scan(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow)
     return { storeId, version, log }
   } catch (err) {
     if (err instanceof FlowStoreError) throw err
@@ -98,6 +100,24 @@ async function scan (
       const entries = await iterator.nextv(SCAN_BATCH)
       if (entries.length === 0) break
       for (const [key, value] of entries) onEntry(keyString(key, prefixLength), value)
+    }
+  } finally {
+    await iterator.close()
+  }
+}
+
+async function scanKeys (db: Database, range: { readonly gte: string, readonly lt: string }, prefixLength: number, onKey: (id: string) => void): Promise<void> {
+  const iterator = db.keys({
+    gte: Buffer.from(range.gte),
+    lt: Buffer.from(range.lt),
+    keyEncoding: 'view',
+    highWaterMarkBytes: SCAN_HIGH_WATER_MARK_BYTES
+  } as never) as unknown as { nextv (size: number): Promise<Uint8Array[]>, close (): Promise<void> }
+  try {
+    for (;;) {
+      const keys = await iterator.nextv(SCAN_BATCH)
+      if (keys.length === 0) break
+      for (const key of keys) onKey(keyString(key, prefixLength))
     }
   } finally {
     await iterator.close()

@@ -98,6 +98,19 @@ export interface Engine {
   load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState>
 
   /**
+   * Optional: as load(), but hands out the ids only, leaving the records in storage (the
+   * store's `preload: 'keys'` mode, for stores larger than memory). An engine that has it
+   * has readSync() too.
+   */
+  loadIds? (onId: (id: string) => void): Promise<EngineState>
+
+  /**
+   * Optional (with loadIds): the committed record of `id`, read synchronously (reads stay
+   * synchronous in `preload: 'keys'` mode); undefined when there is none.
+   */
+  readSync? (id: string): Uint8Array | undefined
+
+  /**
    * Commits every entry in ONE atomic write that bumps the version by one and records the
    * changes. Rejects with FLOWSTORE_CONFLICT (nothing written; the error's `ids` lists every
    * entry whose ifVersion did not hold) or FLOWSTORE_WRITE_FAILED / FLOWSTORE_DISCONNECTED
