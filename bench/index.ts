@@ -22,6 +22,7 @@ import type { BenchSettings, Context, Row, Stat, Suite, TaskRecord } from './lib
 import { suite as backup } from './suites/backup.ts'
 import { suite as compare } from './suites/compare.ts'
 import { suite as flush } from './suites/flush.ts'
+import { suite as huge } from './suites/huge.ts'
 import { suite as memory } from './suites/memory.ts'
 import { suite as open } from './suites/open.ts'
 import { suite as read } from './suites/read.ts'
@@ -30,7 +31,7 @@ import { suite as scale } from './suites/scale.ts'
 import { suite as service } from './suites/service.ts'
 
 /** Every suite, in run order. Add new suites here. */
-const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, backup, compare, scale]
+const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, backup, compare, scale, huge]
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')

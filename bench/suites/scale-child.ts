@@ -10,6 +10,10 @@
 //   raw-drop <dir>                 the same scan keeping nothing
 //   raw-keys <dir>                 a keys-only scan of the f! range keeping nothing
 //   open <dir> [preload]           FlowStore.open (optionally { preload }): time and memory
+//   first-reads <dir> <count> <n>  n random flows read for the first time in preload: 'keys'
+//                                  mode (each timed), and the same with a raw getSync + unpack
+//   serve <dir> <count>            preload: 'keys': open, 100,000 random reads, 1,000 saves,
+//                                  changesSince; the RSS after each step and at its peak
 //   decode-all <dir>               open, then read every flow through store.flows: time, memory
 //   bulk-write <dir> <count> <chunk>  a new store: saveMany of count flows, `chunk` per awaited
 //                                  call (count: one call), then close
@@ -24,9 +28,11 @@
 
 import { rm } from 'node:fs/promises'
 import { ClassicLevel } from 'classic-level'
+import { Packr } from 'msgpackr'
 import { checkStore, FlowStore, restoreBackup } from '../../src/index.ts'
 import { requireGc, settle, type Usage, usage } from '../lib/memory-usage.ts'
-import { scaleFlow } from '../lib/scale-flows.ts'
+import { scaleFlow, scaleFlowId } from '../lib/scale-flows.ts'
+import { prng } from '../lib/stores.ts'
 import { compact } from '../lib/stores.ts'
 
 export interface ScaleMeasurement {
@@ -177,7 +183,8 @@ async function build (dir: string, count: number): Promise<ScaleMeasurement> {
   await rm(dir, { recursive: true, force: true })
   const stop = clock()
   let jsonBytes = 0
-  const store = await FlowStore.open(dir, { flush: 'manual' })
+  // preload: 'keys', so that memory stays bounded whatever the count (10,000,000 flows).
+  const store = await FlowStore.open(dir, { flush: 'manual', preload: 'keys', maxCachedBytes: 64 * 1024 * 1024 })
   try {
     for (let from = 0; from < count; from += BUILD_CHUNK) {
       const chunk = []
@@ -222,6 +229,76 @@ async function check (dir: string): Promise<ScaleMeasurement> {
   return { task: 'check', flows: report.flows, ...stop() }
 }
 
+/** Seeded random flow indexes in [0, count). */
+function randomIndexes (count: number, n: number, seed: number): number[] {
+  const next = prng(seed)
+  return Array.from({ length: n }, () => Math.floor(next() * count))
+}
+
+function quantile (values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * q))]!
+}
+
+/** First reads in preload: 'keys' mode, each timed, against raw getSync + unpack of the same keys. */
+async function firstReads (dir: string, count: number, n: number): Promise<ScaleMeasurement> {
+  const raw = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await raw.open()
+  const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+  const rawTimes: number[] = []
+  try {
+    for (const i of randomIndexes(count, n, 11)) {
+      const started = performance.now()
+      const value = raw.getSync(`f!${scaleFlowId(i)}`)
+      if (value === undefined || packr.unpack(value.subarray(7)) === undefined) throw new Error('raw read found nothing')
+      rawTimes.push(performance.now() - started)
+    }
+  } finally {
+    await raw.close()
+  }
+  const store = await FlowStore.open(dir, { preload: 'keys', maxCachedBytes: 64 * 1024 * 1024 })
+  const times: number[] = []
+  const stop = clock()
+  try {
+    // Other indexes than the raw pass read: LevelDB's block cache holds what it read.
+    for (const i of randomIndexes(count, n, 12)) {
+      const started = performance.now()
+      if (store.get(scaleFlowId(i)) === undefined) throw new Error('the store found nothing')
+      times.push(performance.now() - started)
+    }
+  } finally {
+    await store.close()
+  }
+  return {
+    task: 'first-reads',
+    flows: n,
+    ...stop(),
+    extra: { median: quantile(times, 0.5), p99: quantile(times, 0.99), rawMedian: quantile(rawTimes, 0.5), rawP99: quantile(rawTimes, 0.99) }
+  }
+}
+
+/** A store in preload: 'keys' mode serving reads, saves and changesSince; its RSS. */
+async function serve (dir: string, count: number): Promise<ScaleMeasurement> {
+  const stop = clock()
+  const store = await FlowStore.open(dir, { preload: 'keys' })
+  const openMs = stop().ms
+  const rss: Record<string, number> = { open: process.memoryUsage().rss }
+  try {
+    for (const i of randomIndexes(count, 100_000, 13)) if (store.get(scaleFlowId(i)) === undefined) throw new Error('missing flow')
+    rss.reads = process.memoryUsage().rss
+    const since = store.version
+    const changed = randomIndexes(count, 1000, 14).map((i) => ({ ...scaleFlow(i), version: 99 }))
+    await store.saveMany(changed)
+    rss.saves = process.memoryUsage().rss
+    const { changes } = await store.changesSince(since)
+    if (changes.length === 0) throw new Error('changesSince saw nothing')
+    rss.changes = process.memoryUsage().rss
+    return { task: 'serve', flows: store.size, ...stop(), extra: { openMs, ...rss, peakRss: process.resourceUsage().maxRSS * 1024 } }
+  } finally {
+    await store.close()
+  }
+}
+
 async function main (args: readonly string[]): Promise<ScaleMeasurement> {
   const [task, a, b, c] = args
   const need = (value: string | undefined, what: string): string => {
@@ -235,6 +312,8 @@ async function main (args: readonly string[]): Promise<ScaleMeasurement> {
     case 'raw-keys': return await rawScan(need(a, 'dir'), 'keys')
     case 'open': return await open(need(a, 'dir'), b)
     case 'decode-all': return await decodeAll(need(a, 'dir'))
+    case 'first-reads': return await firstReads(need(a, 'dir'), Number(need(b, 'count')), Number(need(c, 'n')))
+    case 'serve': return await serve(need(a, 'dir'), Number(need(b, 'count')))
     case 'bulk-write': return await bulkWrite(need(a, 'dir'), Number(need(b, 'count')), Number(need(c, 'chunk')))
     case 'backup': return await backup(need(a, 'dir'), need(b, 'file'))
     case 'restore': return await restore(need(a, 'file'), need(b, 'dir'))

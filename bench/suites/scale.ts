@@ -32,12 +32,13 @@ const QUICK_FLOWS = 100_000
 const HERE = dirname(fileURLToPath(import.meta.url))
 const CHILD = join(HERE, 'scale-child.ts')
 const ROOT = resolve(HERE, '..', '..')
-const SCRATCH = join(ROOT, 'scratch', 'scale')
+export const SCRATCH = join(ROOT, 'scratch', 'scale')
 // Decoding a million flows needs more than V8's default old space (~4 GiB here).
 const NODE_FLAGS = ['--expose-gc', '--max-old-space-size=16384', '--import', 'tsx']
 const IMPORT_CHUNK = 1000
+const FIRST_READS = 2000
 
-async function child (args: readonly string[]): Promise<ScaleMeasurement> {
+export async function child (args: readonly string[]): Promise<ScaleMeasurement> {
   try {
     const { stdout } = await promisify(execFile)(process.execPath, [...NODE_FLAGS, CHILD, ...args], {
       cwd: ROOT,
@@ -50,12 +51,18 @@ async function child (args: readonly string[]): Promise<ScaleMeasurement> {
   }
 }
 
-function expectFlows (run: ScaleMeasurement, count: number): ScaleMeasurement {
+export function expectFlows (run: ScaleMeasurement, count: number): ScaleMeasurement {
   if (run.flows !== count) throw new Error(`scale: ${run.task} saw ${run.flows} flows, expected ${count}`)
   return run
 }
 
-const n = (count: number): string => count.toLocaleString('en')
+export const n = (count: number): string => count.toLocaleString('en')
+
+/** Builds a cached scale store (scale-store.ts) in a child process. */
+export async function build (dir: string, count: number): Promise<{ jsonBytes: number, ms: number }> {
+  const run = expectFlows(await child(['build', dir, String(count)]), count)
+  return { jsonBytes: run.jsonBytes!, ms: run.ms }
+}
 const CPU_NOTE = 'CPU time of the child process (user + system, all threads), which other processes\' load does not stretch'
 
 export const suite: Suite = {
@@ -67,10 +74,6 @@ export const suite: Suite = {
     const big = ctx.quick ? QUICK_FLOWS : FLOWS
     const small = big / 10
     const repeats = ctx.quick ? 1 : 3
-    const build = async (dir: string, count: number): Promise<{ jsonBytes: number, ms: number }> => {
-      const run = expectFlows(await child(['build', dir, String(count)]), count)
-      return { jsonBytes: run.jsonBytes!, ms: run.ms }
-    }
     const stores = { big: await scaleStore(SCRATCH, big, build, ctx.log), small: await scaleStore(SCRATCH, small, build, ctx.log) }
 
     // Interleaved, so that load from other processes hits subject and baselines alike.
@@ -78,8 +81,8 @@ export const suite: Suite = {
     const keep = (key: string, run: ScaleMeasurement): void => { runs.set(key, [...(runs.get(key) ?? []), run]) }
     for (let round = 0; round < repeats; round++) {
       for (const [size, store] of [['big', stores.big], ['small', stores.small]] as const) {
-        for (const task of ['raw-keep', 'raw-drop', 'raw-keys', 'open'] as const) {
-          const run = expectFlows(await child([task, store.dir]), store.count)
+        for (const task of ['raw-keep', 'raw-drop', 'raw-keys', 'open', 'open-keys'] as const) {
+          const run = expectFlows(await child(task === 'open-keys' ? ['open', store.dir, 'keys'] : [task, store.dir]), store.count)
           keep(`${size} ${task}`, run)
           ctx.log(`${n(store.count)} ${task}: ${formatTime(run.ms)} (CPU ${formatTime(run.cpuMs)})${run.after === undefined ? '' : `, +${formatBytes(run.after.total - run.before!.total)} held`}`)
         }
@@ -95,7 +98,7 @@ export const suite: Suite = {
       ctx.recordStat(bench, `${key} (ms)`, time(key))
       ctx.recordStat(bench, `${key} (CPU ms)`, cpu(key))
     }
-    for (const key of [`big open`, `big raw-keep`]) ctx.recordStat(bench, `${key} held (heap + external)`, held(key))
+    for (const key of ['big open', 'big raw-keep', 'big open-keys']) ctx.recordStat(bench, `${key} held (heap + external)`, held(key))
     const recordBytes = runs.get('big raw-keep')![0]!.recordBytes!
     const records = label('record bytes (Σ f! values)', statOfValues('bytes', [recordBytes]))
     ctx.log(`${n(big)} flows: ${formatBytes(recordBytes)} of records, ${formatBytes(stores.big.jsonBytes)} of JSON, ${formatBytes(stores.big.diskBytes)} on disk`)
@@ -109,6 +112,9 @@ export const suite: Suite = {
       compare(`linearity of the raw scan keeping every value: ${n(big)} / ${n(small)}`, label(`raw scan ${n(big)}`, time('big raw-keep')), label(`raw scan ${n(small)}`, time('small raw-keep')), null, 'information'),
       compare(`CPU time: open of ${n(big)} flows vs a raw scan keeping every value`, label('FlowStore.open', cpu('big open')), label('raw scan keeping id + value', cpu('big raw-keep')), atMost(1.3), CPU_NOTE),
       compare(`CPU time: linearity: open of ${n(big)} / open of ${n(small)}`, label(`open ${n(big)}`, cpu('big open')), label(`open ${n(small)}`, cpu('small open')), atMost(12), CPU_NOTE),
+      compare(`open of ${n(big)} flows with preload: 'keys' vs a raw keys-only scan`, label("FlowStore.open, preload: 'keys'", time('big open-keys')), label('raw keys-only scan', time('big raw-keys')), atMost(1.3)),
+      compare(`CPU time: open of ${n(big)} flows with preload: 'keys' vs a raw keys-only scan`, label("FlowStore.open, preload: 'keys'", cpu('big open-keys')), label('raw keys-only scan', cpu('big raw-keys')), atMost(1.3), CPU_NOTE),
+      compare(`memory of ${n(big)} flows opened with preload: 'keys' vs their record bytes`, label('heap + external after open', held('big open-keys')), records, null, 'information: ids and entries only'),
       compare(`CPU time: raw keys-only scan of ${n(big)} flows vs a raw scan keeping nothing`, label('keys-only scan', cpu('big raw-keys')), label('raw scan keeping nothing', cpu('big raw-drop')), null, CPU_NOTE),
       compare(`memory of ${n(big)} opened, undecoded flows vs their record bytes`, label('heap + external after open', held('big open')), records, atMost(1.3),
         `after collection; rss after open ${formatBytes(runs.get('big open')![0]!.after!.rss)}`),
@@ -124,8 +130,20 @@ export const suite: Suite = {
     rows.push(
       compare('memory per decoded flow vs its JSON text size', label('heap + external growth per flow', statOfValues('bytes', [perFlow])), label('JSON.stringify bytes per flow', statOfValues('bytes', [decoded.jsonBytes! / big])), atMost(2),
         `rss at the end ${formatBytes(decoded.rss!)}`),
+      compare('memory per decoded flow, its record included, vs its JSON text size', label('(heap + external after open + growth) per flow', statOfValues('bytes', [held('big open').median / big + perFlow])), label('JSON.stringify bytes per flow', statOfValues('bytes', [decoded.jsonBytes! / big])), null,
+        'information: the record stays cached beside its value (lazy(id).bytes and changesSince answer from it)'),
       compare(`reading all ${n(big)} flows through store.flows vs the raw scan keeping every value`, label('decode-all', statOfValues('ms', [decoded.ms])), label('raw scan keeping id + value', time('big raw-keep')), null, 'information'),
       compare(`CPU time: reading all ${n(big)} flows through store.flows vs the raw scan keeping every value`, label('decode-all', statOfValues('ms', [decoded.cpuMs])), label('raw scan keeping id + value', cpu('big raw-keep')), null, CPU_NOTE)
+    )
+
+    // First reads in preload: 'keys' mode.
+    const reads = expectFlows(await child(['first-reads', stores.big.dir, String(big), String(FIRST_READS)]), FIRST_READS)
+    const extra = reads.extra!
+    ctx.log(`first reads (preload: 'keys'): median ${formatTime(extra.median!)}, p99 ${formatTime(extra.p99!)}; raw getSync + unpack: median ${formatTime(extra.rawMedian!)}, p99 ${formatTime(extra.rawP99!)}`)
+    ctx.recordStat(bench, "first read, preload: 'keys' (median)", statOfValues('ms', [extra.median!]))
+    ctx.recordStat(bench, "first read, preload: 'keys' (p99)", statOfValues('ms', [extra.p99!]))
+    rows.push(
+      compare(`first read of a flow, preload: 'keys' (median of ${n(FIRST_READS)}) vs a raw getSync + unpack`, label('store.get, first read', statOfValues('ms', [extra.median!])), label('raw getSync + unpack', statOfValues('ms', [extra.rawMedian!])), null, `information; p99 ${formatTime(extra.p99!)} vs ${formatTime(extra.rawP99!)}`)
     )
 
     // Backup, restore, check.
