@@ -6,7 +6,11 @@
 // Entries not committed yet (a save waiting for its flush) are never evicted: their record
 // is not in storage yet.
 
-import type { CachedFlow } from './cached-flow.ts'
+/** A cache entry, as the list sees it. */
+export interface Evictable {
+  /** Drops the entry's record and value; false when it must stay (not committed yet). */
+  evict (): boolean
+}
 
 /** A decoded value is counted as this many times its record's bytes. */
 export const VALUE_WEIGHT = 2
@@ -15,7 +19,7 @@ export class LoadedRecords {
   readonly #read: (id: string) => Uint8Array | undefined
   readonly #maxBytes: number
   /** Loaded entries, least recently used first (a Map keeps insertion order). */
-  readonly #lru = new Map<CachedFlow<any>, number>()
+  readonly #lru = new Map<Evictable, number>()
   #bytes = 0
   /** Records read from storage since the store opened. */
   reads = 0
@@ -44,7 +48,7 @@ export class LoadedRecords {
   }
 
   /** `entry` was used: it becomes the most recently used. */
-  touch (entry: CachedFlow<any>): void {
+  touch (entry: Evictable): void {
     const bytes = this.#lru.get(entry)
     if (bytes === undefined) return
     this.#lru.delete(entry)
@@ -52,7 +56,7 @@ export class LoadedRecords {
   }
 
   /** `entry` now holds `bytes` (its record, and its value if decoded); evicts others to fit. */
-  hold (entry: CachedFlow<any>, bytes: number): void {
+  hold (entry: Evictable, bytes: number): void {
     const before = this.#lru.get(entry)
     if (before !== undefined) {
       this.#bytes -= before
@@ -64,14 +68,14 @@ export class LoadedRecords {
   }
 
   /** `entry` left the cache (replaced, deleted) or was evicted. */
-  drop (entry: CachedFlow<any>): void {
+  drop (entry: Evictable): void {
     const bytes = this.#lru.get(entry)
     if (bytes === undefined) return
     this.#lru.delete(entry)
     this.#bytes -= bytes
   }
 
-  #evict (keep: CachedFlow<any>): void {
+  #evict (keep: Evictable): void {
     // Each entry is looked at once at most: pinned ones (not committed) go to the back.
     let budget = this.#lru.size
     for (const entry of this.#lru.keys()) {
