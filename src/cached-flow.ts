@@ -42,8 +42,12 @@ function codecContext (codec: FlowCodec): CacheContext {
 
 export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, SlabRecord {
   readonly id: string
-  /** Undefined until read (preload: 'keys') or after an eviction. */
-  #record: Uint8Array | undefined
+  // The record: #length bytes at #offset of #buffer (its slab's bytes, or an array of its
+  // own), kept as numbers rather than a view object per flow (a view costs ~70 bytes).
+  // Undefined until read (preload: 'keys') or after an eviction.
+  #buffer: Uint8Array | undefined
+  #offset = 0
+  #length = 0
   #version: number
   #mode = NOT_DECODED
   #value: Frozen<F> | undefined
@@ -65,14 +69,16 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
       return
     }
     this.#version = version
-    this.#record = this.#keep(record)
+    this.#keep(record)
     // A new record (a save) is counted in the bounded list as soon as it exists.
     this.#context.loaded?.hold(this, record.length)
   }
 
   /** The record as stored: header + msgpack. Internal: never hand it out. */
   get record (): Uint8Array {
-    return this.#record ?? this.#load()
+    const buffer = this.#buffer
+    if (buffer === undefined) return this.#load()
+    return this.#offset === 0 && this.#length === buffer.length ? buffer : buffer.subarray(this.#offset, this.#offset + this.#length)
   }
 
   holds (slab: Slab): boolean {
@@ -90,8 +96,7 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
   }
 
   rehome (record: Uint8Array, slab: Slab | undefined): void {
-    this.#record = record
-    this.#slab = slab
+    this.#set(record, slab)
   }
 
   /**
@@ -99,12 +104,12 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
    * 'keys'); false when the entry must stay (its change is not committed yet).
    */
   evict (): boolean {
-    if (this.#version <= 0 || this.#record === undefined) return false
+    if (this.#version <= 0 || this.#buffer === undefined) return false
     this.#context.loaded!.drop(this)
     const slab = this.#slab
     this.#slab = undefined
     if (slab !== undefined) this.#context.slabs!.release(slab, this)
-    this.#record = undefined
+    this.#buffer = undefined
     this.#value = undefined
     this.#mode = NOT_DECODED
     return true
@@ -153,13 +158,27 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
   /** Copies `record` into the context's slabs (when it has them) and holds it there. */
   #keep (record: Uint8Array): Uint8Array {
     const slabs = this.#context.slabs
-    if (slabs === undefined) return record
+    if (slabs === undefined) {
+      this.#set(record, undefined)
+      return record
+    }
     const { view, slab } = slabs.copy(record)
     // Set before hold(), which reads it.
-    this.#record = view
-    this.#slab = slab
+    this.#set(view, slab)
     if (slab !== undefined) slabs.hold(slab, this)
     return view
+  }
+
+  #set (record: Uint8Array, slab: Slab | undefined): void {
+    this.#slab = slab
+    if (slab !== undefined) {
+      this.#buffer = slab.bytes
+      this.#offset = record.byteOffset - slab.bytes.byteOffset
+    } else {
+      this.#buffer = record
+      this.#offset = 0
+    }
+    this.#length = record.length
   }
 
   /** Reads the committed record from storage (preload: 'keys'). */
@@ -174,7 +193,6 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
     if (this.#version === UNKNOWN) this.#version = recordVersion(stored) ?? 0
     if (this.#released) return stored
     const record = this.#keep(stored)
-    this.#record = record
     loaded!.hold(this, record.length)
     return record
   }
