@@ -4,9 +4,14 @@
 // is compacted (rehome()). In `preload: 'keys'` mode (record-cache.ts) an entry may hold no
 // record yet: it is read from storage the first time it is needed, and dropped again when
 // the entry is evicted (evict()).
+//
+// Once a committed flow is decoded, its record is let go when encoding the value gives the
+// very same bytes (checked then, once): the value alone is kept, and the record, when asked
+// for again (lazy(id).bytes, a FlowService answer), is encoded afresh from it. A decoded flow
+// then costs its value, not its value and its record.
 
 import type { FlowCodec } from './codec.ts'
-import { HEADER_BYTES, recordVersion } from './layout.ts'
+import { HEADER_BYTES, recordVersion, writeVersion } from './layout.ts'
 import { type LoadedRecords, VALUE_WEIGHT } from './record-cache.ts'
 import type { RecordSlabs, Slab, SlabRecord } from './record-slab.ts'
 import type { Flow, FlowShape, Frozen, LazyFlow } from './types.ts'
@@ -77,7 +82,7 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
   /** The record as stored: header + msgpack. Internal: never hand it out. */
   get record (): Uint8Array {
     const buffer = this.#buffer
-    if (buffer === undefined) return this.#load()
+    if (buffer === undefined) return this.#value !== undefined ? this.#encoded(this.#value) : this.#load()
     return this.#offset === 0 && this.#length === buffer.length ? buffer : buffer.subarray(this.#offset, this.#offset + this.#length)
   }
 
@@ -104,7 +109,7 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
    * 'keys'); false when the entry must stay (its change is not committed yet).
    */
   evict (): boolean {
-    if (this.#version <= 0 || this.#buffer === undefined) return false
+    if (this.#version <= 0 || (this.#buffer === undefined && this.#value === undefined)) return false
     this.#context.loaded!.drop(this)
     const slab = this.#slab
     this.#slab = undefined
@@ -145,7 +150,8 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
     } else {
       this.#mode = CACHED
       this.#value = decoded.value as Frozen<F>
-      if (!this.#released) this.#context.loaded?.hold(this, record.length * (1 + VALUE_WEIGHT))
+      const kept = this.#dropRecord(decoded.value, record) ? 0 : record.length
+      if (!this.#released) this.#context.loaded?.hold(this, kept + record.length * VALUE_WEIGHT)
     }
     return decoded.value as Frozen<F>
   }
@@ -153,6 +159,33 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
   /** Marks the record committed under `version`. */
   committed (version: number): void {
     this.#version = version
+  }
+
+  /**
+   * Lets the record of a committed, decoded flow go when encoding `value` gives the same
+   * bytes (see above); returns whether it did.
+   */
+  #dropRecord (value: object, record: Uint8Array): boolean {
+    if (this.#version <= 0 || this.#released || this.#context.slabs === undefined) return false
+    let again: Uint8Array
+    try {
+      again = this.#context.codec.encode(value, true).record
+    } catch {
+      return false
+    }
+    if (!sameBody(again, record)) return false
+    const slab = this.#slab
+    this.#slab = undefined
+    if (slab !== undefined) this.#context.slabs.release(slab, this)
+    this.#buffer = undefined
+    return true
+  }
+
+  /** The record of a decoded flow whose record was let go: encoded afresh, with its version. */
+  #encoded (value: object): Uint8Array {
+    const record = this.#context.codec.encode(value).record
+    writeVersion(record, 1, this.#version)
+    return record
   }
 
   /** Copies `record` into the context's slabs (when it has them) and holds it there. */
@@ -196,4 +229,11 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
     loaded!.hold(this, record.length)
     return record
   }
+}
+
+/** Whether two records hold the same msgpack bytes (their headers aside). */
+function sameBody (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  return Buffer.from(a.buffer, a.byteOffset + HEADER_BYTES, a.length - HEADER_BYTES)
+    .equals(Buffer.from(b.buffer, b.byteOffset + HEADER_BYTES, b.length - HEADER_BYTES))
 }

@@ -81,6 +81,42 @@ describe('record slabs', () => {
   })
 })
 
+describe('decoded flows', () => {
+  it('let their record go once decoded and committed, and still give the stored bytes exactly', async () => {
+    const { ClassicLevel } = await import('classic-level')
+    const dir = await tempDir()
+    const flows = Array.from({ length: 500 }, (_, i) => ({ ...generateFlow(i), when: new Date(1700000000123 + i), n: i / 3 }))
+    {
+      const store = await FlowStore.open(dir)
+      await store.saveMany(flows)
+      await store.close()
+    }
+    const raw = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const stored = new Map((await raw.iterator({ gte: 'f!', lt: 'f"' }).all()).map(([key, value]) => [key.slice(2), Buffer.from(value.subarray(7))]))
+    await raw.close()
+    const store = await FlowStore.open(dir)
+    const recordOf = (id: string): Uint8Array => (store.lazy(id) as unknown as CachedFlow).record
+    expect(recordOf(flows[0]!.id).buffer.byteLength).toBe(MiB)
+    for (const flow of flows) expect(store.get(flow.id)).toEqual(flow)
+    for (const flow of flows) {
+      // Its own array now (encoded afresh), not a view of a slab; the same bytes as stored.
+      expect(recordOf(flow.id).buffer.byteLength).toBe(recordOf(flow.id).length)
+      expect(Buffer.from(store.lazy(flow.id)!.bytes)).toEqual(stored.get(flow.id))
+      expect(store.lazy(flow.id)!.version).toBe(1)
+    }
+    // A save decoded before its commit keeps its record until it is committed.
+    const changed = mutateFlow(flows[1]!, 5)
+    const committed = store.save(changed)
+    expect(store.get(changed.id)).toEqual(changed)
+    await committed
+    expect(store.lazy(changed.id)!.version).toBe(2)
+    await store.close()
+    const again = await FlowStore.open(dir)
+    expect(again.get(changed.id)).toEqual(changed)
+    await again.close()
+  })
+})
+
 describe('bulk commits', () => {
   it('leave no write-ahead log to replay: a commit of more than 8 MiB has LevelDB write its memtable out', async () => {
     const { readdir, stat } = await import('node:fs/promises')
