@@ -3,7 +3,8 @@
 // decoded by msgpackr measured 3.2x their JSON text (slices of shared strings, objects grown
 // key by key with room to spare). Here:
 //   - every string is flat (its own characters), and short strings (keys above all) are
-//     shared through a small cache of recent ones, as JSON.parse shares them;
+//     shared through a small cache of recent ones, found by their bytes (as msgpackr finds
+//     keys), so equal strings decoded often are one string in memory;
 //   - an object is built by a constructor made once per set of keys (its prototype is
 //     Object.prototype, so the object is a plain object), so V8 sizes it to its keys;
 //   - values are checked against the domain and frozen on the way (Dates read-only).
@@ -22,9 +23,12 @@ export const FALLBACK = Symbol('decode with msgpackr')
 const GIVE_UP = Symbol('give up')
 
 /** Strings this long or shorter (in bytes) are looked up in the cache of recent strings. */
-const SHARED_STRING_BYTES = 32
-/** Strings kept per generation of the cache (two generations: recent ones survive). */
-const SHARED_STRINGS = 16_384
+const SHARED_STRING_BYTES = 24
+/**
+ * Slots of the cache of recent strings, found by a hash of their bytes (a string's bytes are
+ * compared, no string is made, on a hit); a string that hashes to a taken slot replaces it.
+ */
+const SHARED_SLOTS = 4096
 /** Object shapes (sets of keys) given a constructor of their own; more are built as {}. */
 const MAX_SHAPES = 4096
 
@@ -47,13 +51,16 @@ export class RecordReader {
   #end = 0
   #hasBinary = false
   #id = ''
-  #recent = new Map<string, string>()
-  #older = new Map<string, string>()
+  readonly #sharedStrings: Array<string | undefined> = new Array<string | undefined>(SHARED_SLOTS)
+  /** Byte length + 1 of each slot's string (0: empty), and its bytes, SHARED_STRING_BYTES apart. */
+  readonly #sharedLengths = new Uint8Array(SHARED_SLOTS)
+  readonly #sharedBytes = new Uint8Array(SHARED_SLOTS * SHARED_STRING_BYTES)
   readonly #shapes: Shape = { next: new Map(), make: undefined }
   #shapeCount = 0
-  // Keys and values of the objects being read (a stack shared by every level).
+  // Keys and values of the objects being read (a stack shared by every level, #top deep).
   readonly #keys: string[] = []
   readonly #values: unknown[] = []
+  #top = 0
 
   /**
    * The frozen value of msgpack `body` (a record without its header), or FALLBACK. `id`: the
@@ -67,7 +74,7 @@ export class RecordReader {
     this.#end = body.length
     this.#hasBinary = false
     this.#id = id
-    const keys = this.#keys.length
+    this.#top = 0
     try {
       const value = this.#value(0)
       if (this.#position !== this.#end || typeof value !== 'object' || value === null || Array.isArray(value)) return FALLBACK
@@ -76,8 +83,8 @@ export class RecordReader {
       if (err === GIVE_UP || err instanceof RangeError) return FALLBACK
       throw err
     } finally {
-      this.#keys.length = keys
-      this.#values.length = keys
+      // Let go of what this record's objects held.
+      this.#values.fill(undefined)
       this.#src = new Uint8Array(0)
       this.#buffer = Buffer.alloc(0)
     }
@@ -190,6 +197,20 @@ export class RecordReader {
     const end = at + length
     this.#position = end
     const src = this.#src
+    let slot = -1
+    if (length <= SHARED_STRING_BYTES) {
+      if (length === 0) return ''
+      let hash = length
+      for (let i = at; i < end; i++) hash = (Math.imul(hash, 31) + src[i]!) | 0
+      slot = (hash ^ (hash >>> 12)) & (SHARED_SLOTS - 1)
+      if (this.#sharedLengths[slot] === length + 1) {
+        const bytes = this.#sharedBytes
+        let i = 0
+        const base = slot * SHARED_STRING_BYTES
+        while (i < length && bytes[base + i] === src[at + i]) i++
+        if (i === length) return this.#sharedStrings[slot]!
+      }
+    }
     let string: string | undefined
     if (length <= 12) {
       // Short ASCII strings without a call into the Buffer machinery.
@@ -197,7 +218,6 @@ export class RecordReader {
       for (let i = at; i < end; i++) if (src[i]! >= 0x80) { ascii = false; break }
       if (ascii) {
         switch (length) {
-          case 0: return ''
           case 1: string = String.fromCharCode(src[at]!); break
           case 2: string = String.fromCharCode(src[at]!, src[at + 1]!); break
           case 3: string = String.fromCharCode(src[at]!, src[at + 1]!, src[at + 2]!); break
@@ -207,21 +227,12 @@ export class RecordReader {
       }
     }
     string ??= this.#buffer.toString('utf8', at, end)
-    return length <= SHARED_STRING_BYTES ? this.#share(string) : string
-  }
-
-  /** The cached copy of a short string: equal strings decoded often share one copy. */
-  #share (string: string): string {
-    const recent = this.#recent.get(string)
-    if (recent !== undefined) return recent
-    const older = this.#older.get(string)
-    const shared = older ?? string
-    if (this.#recent.size >= SHARED_STRINGS) {
-      this.#older = this.#recent
-      this.#recent = new Map()
+    if (slot >= 0) {
+      this.#sharedLengths[slot] = length + 1
+      this.#sharedBytes.set(src.subarray(at, end), slot * SHARED_STRING_BYTES)
+      this.#sharedStrings[slot] = string
     }
-    this.#recent.set(shared, shared)
-    return shared
+    return string
   }
 
   #array (length: number, depth: number): unknown[] {
@@ -238,7 +249,7 @@ export class RecordReader {
     this.#need(size * 2)
     const keys = this.#keys
     const values = this.#values
-    const base = keys.length
+    const base = this.#top
     let shape: Shape | undefined = this.#shapes
     for (let i = 0; i < size; i++) {
       this.#need(1)
@@ -252,8 +263,8 @@ export class RecordReader {
       let value = this.#value(depth + 1)
       // The flow's own id shares the cache key's string.
       if (depth === 0 && key === 'id' && value === this.#id) value = this.#id
-      keys.push(key)
-      values.push(value)
+      keys[this.#top] = key
+      values[this.#top++] = value
       if (shape !== undefined) {
         let next: Shape | undefined = shape.next.get(key)
         if (next === undefined && this.#shapeCount < MAX_SHAPES) {
@@ -272,8 +283,7 @@ export class RecordReader {
       object = {}
     }
     for (let i = base; i < base + size; i++) object[keys[i]!] = values[i]
-    keys.length = base
-    values.length = base
+    this.#top = base
     return Object.freeze(object)
   }
 }
