@@ -31,6 +31,8 @@ export interface CacheContext {
   readonly slabs?: RecordSlabs | undefined
   /** preload: 'keys': where records are read from, and the bounded list of those loaded. */
   readonly loaded?: LoadedRecords | undefined
+  /** preload: 'keys': an entry was evicted (the cache may let it go). */
+  readonly forget?: ((entry: object) => void) | undefined
 }
 
 const contexts = new WeakMap<FlowCodec, CacheContext>()
@@ -117,6 +119,7 @@ export class CachedFlow<F extends FlowShape = Flow> implements LazyFlow<F>, Slab
     this.#buffer = undefined
     this.#value = undefined
     this.#mode = NOT_DECODED
+    this.#context.forget?.(this)
     return true
   }
 

@@ -14,6 +14,8 @@ import { FlowStoreError } from './errors.ts'
 import { type CommittedBatch, conflictError, Flusher, type GuardedWrite } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
 import { recordVersion } from './layout.ts'
+import { IdIndex } from './id-index.ts'
+import { type CacheMap, KeysCache } from './keys-cache.ts'
 import { LoadedRecords } from './record-cache.ts'
 import { RecordSlabs } from './record-slab.ts'
 import { type ResolvedOptions, resolveIfVersion, resolveOptions } from './options.ts'
@@ -33,7 +35,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   readonly #engine: Engine
   readonly #options: ResolvedOptions
   readonly #codec: FlowCodec
-  readonly #cache: Map<string, CachedFlow<F>>
+  /** A Map, or with preload: 'keys' a KeysCache (keys-cache.ts). */
+  readonly #cache: CacheMap<F>
   /** What the cache entries share: the codec, the slabs of records, the bounded list (preload: 'keys'). */
   readonly #context: CacheContext
   readonly #flusher: Flusher<F>
@@ -58,7 +61,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     const resolved = resolveOptions(options)
     const codec = new FlowCodec(resolved)
     const engine = await engineFor(location, { retainChanges: resolved.retainChanges })
-    const flows = new Map<string, CachedFlow<F>>()
+    let flows: CacheMap<F> = new Map<string, CachedFlow<F>>()
     const slabs = new RecordSlabs()
     try {
       let context: CacheContext
@@ -68,13 +71,22 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
         if (loadIds === undefined || readSync === undefined) {
           throw new TypeError(`preload: 'keys' needs an engine that reads records synchronously; this ${engine.kind} engine does not`)
         }
-        context = { codec, slabs, loaded: new LoadedRecords((id) => readSync.call(engine, id), resolved.maxCachedBytes) }
-        state = await loadIds.call(engine, (id) => { flows.set(id, new CachedFlow<F>(id, undefined, 0, context)) })
+        const ids = new IdIndex()
+        let cache: KeysCache<F> | undefined
+        context = {
+          codec,
+          slabs,
+          loaded: new LoadedRecords((id) => readSync.call(engine, id), resolved.maxCachedBytes),
+          forget: (entry) => { cache?.forget(entry as CachedFlow<F>) }
+        }
+        state = await loadIds.call(engine, (id) => { ids.add(id, 0, id.length) })
+        cache = new KeysCache<F>(ids, (id) => new CachedFlow<F>(id, undefined, 0, context))
+        flows = cache
       } else {
         context = { codec, slabs }
         state = await engine.load((id, record) => {
           // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
-          flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, context))
+          (flows as Map<string, CachedFlow<F>>).set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, context))
         })
       }
       return new FlowStore<F>(engine, resolved, codec, flows, context, state)
@@ -88,7 +100,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     engine: Engine,
     options: ResolvedOptions,
     codec: FlowCodec,
-    flows: Map<string, CachedFlow<F>>,
+    flows: CacheMap<F>,
     context: CacheContext,
     { version, storeId }: EngineState
   ) {

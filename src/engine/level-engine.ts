@@ -92,7 +92,7 @@ export class LevelEngine implements Engine {
   }
 
   /** load() reading keys only (a keys-only scan: LevelDB still reads every block). */
-  async loadIds (onId: (id: string) => void): Promise<EngineState> {
+  async loadIds (onId: (id: Uint8Array) => void): Promise<EngineState> {
     return await this.#load(undefined, onId)
   }
 
@@ -105,14 +105,14 @@ export class LevelEngine implements Engine {
     }
   }
 
-  async #load (onFlow: ((id: string, record: Uint8Array) => void) | undefined, onId: ((id: string) => void) | undefined): Promise<EngineState> {
+  async #load (onFlow: ((id: string, record: Uint8Array) => void) | undefined, onId: ((id: Uint8Array) => void) | undefined): Promise<EngineState> {
     if (this.#state !== NEW) throw new TypeError('This engine was already opened: an engine serves one store')
     this.#state = LOADING
     this.#opened = await openLocation(this.#location)
     if (onId !== undefined && (this.#opened.db.supports as { getSync?: boolean }).getSync !== true) {
       throw new TypeError('preload: \'keys\' needs a database that reads synchronously (getSync): classic-level and memory-level do')
     }
-    const state = await loadState(this.#opened.db, onFlow ?? onId!, onId !== undefined)
+    const state = await loadState(this.#opened.db, onFlow, onId)
     this.#log = new ChangeLog(this.#retain, state.log)
     this.#version = state.version
     this.#storeId = state.storeId

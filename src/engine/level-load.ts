@@ -25,8 +25,15 @@ export interface LoadedState {
   readonly log: LogState
 }
 
-/** Reads the store's state and streams its flows to `onFlow` (`keysOnly`: ids only). */
-export async function loadState (db: Database, onFlow: (id: string, record: Uint8Array) => void, keysOnly = false): Promise<LoadedState> {
+/**
+ * Reads the store's state and streams its flows to `onFlow`, or only their ids (as UTF-8
+ * bytes, valid during the call) to `onId`.
+ */
+export async function loadState (
+  db: Database,
+  onFlow: ((id: string, record: Uint8Array) => void) | undefined,
+  onId?: (id: Uint8Array) => void
+): Promise<LoadedState> {
   try {
     const format = await db.get(FORMAT_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined
     if (format === undefined) {
@@ -45,8 +52,8 @@ export async function loadState (db: Database, onFlow: (id: string, record: Uint
     }
     const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined) ?? 0
     const log = await logState(db)
-    if (keysOnly) await scanKeys(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow as (id: string) => void)
-    else await scan(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow)
+    if (onId !== undefined) await scanKeys(db, FLOW_RANGE, FLOW_PREFIX.length, onId)
+    else await scan(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow!)
     return { storeId, version, log }
   } catch (err) {
     if (err instanceof FlowStoreError) throw err
@@ -106,7 +113,7 @@ async function scan (
   }
 }
 
-async function scanKeys (db: Database, range: { readonly gte: string, readonly lt: string }, prefixLength: number, onKey: (id: string) => void): Promise<void> {
+async function scanKeys (db: Database, range: { readonly gte: string, readonly lt: string }, prefixLength: number, onKey: (id: Uint8Array) => void): Promise<void> {
   const iterator = db.keys({
     gte: Buffer.from(range.gte),
     lt: Buffer.from(range.lt),
@@ -117,7 +124,7 @@ async function scanKeys (db: Database, range: { readonly gte: string, readonly l
     for (;;) {
       const keys = await iterator.nextv(SCAN_BATCH)
       if (keys.length === 0) break
-      for (const key of keys) onKey(keyString(key, prefixLength))
+      for (const key of keys) onKey(key.subarray(prefixLength))
     }
   } finally {
     await iterator.close()

@@ -99,10 +99,11 @@ export interface Engine {
 
   /**
    * Optional: as load(), but hands out the ids only, leaving the records in storage (the
-   * store's `preload: 'keys'` mode, for stores larger than memory). An engine that has it
-   * has readSync() too.
+   * store's `preload: 'keys'` mode, for stores larger than memory): each id as its UTF-8
+   * bytes, valid only during the call (the store copies them into its index of ids, with no
+   * string made per id). An engine that has it has readSync() too.
    */
-  loadIds? (onId: (id: string) => void): Promise<EngineState>
+  loadIds? (onId: (id: Uint8Array) => void): Promise<EngineState>
 
   /**
    * Optional (with loadIds): the committed record of `id`, read synchronously (reads stay
