@@ -22,17 +22,19 @@ import type { BenchSettings, Context, Row, Stat, Suite, TaskRecord } from './lib
 import { suite as backup } from './suites/backup.ts'
 import { suite as compare } from './suites/compare.ts'
 import { suite as flush } from './suites/flush.ts'
+import { suite as huge } from './suites/huge.ts'
 import { suite as memory } from './suites/memory.ts'
 import { suite as nodeRed } from './suites/node-red.ts'
 import { suite as open } from './suites/open.ts'
 import { suite as postgresSuite } from './suites/postgres.ts'
 import { suite as read } from './suites/read.ts'
 import { suite as save } from './suites/save.ts'
+import { suite as scale } from './suites/scale.ts'
 import { suite as service } from './suites/service.ts'
 import { suite as serviceAttack } from './suites/service-attack.ts'
 
 /** Every suite, in run order. Add new suites here. */
-const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, serviceAttack, backup, compare, postgresSuite, nodeRed]
+const SUITES: readonly Suite[] = [read, flush, open, save, memory, service, serviceAttack, backup, compare, postgresSuite, nodeRed, scale, huge]
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = resolve(HERE, '..')
@@ -40,7 +42,7 @@ const ROOT = resolve(HERE, '..')
 const USAGE = `Usage: npm run bench -- [options] [filter...]
 
   filter        run only suites whose name or tags contain one of these words
-                (suites: ${SUITES.map((s) => s.name).join(', ')})
+                (suites: ${SUITES.map((s) => s.name + (s.optIn === true ? ' (only when named)' : '')).join(', ')})
   --quick       smaller stores and fewer iterations (the whole run takes under a minute)
   --strict      exit with code 1 when a goal is missed
   --out <dir>   where to write the results files (default bench/results)
@@ -67,8 +69,9 @@ async function main (): Promise<number> {
     return 0
   }
   const filter = positionals.map((word) => word.toLowerCase())
-  const suites = SUITES.filter((suite) => filter.length === 0 ||
-    filter.some((word) => [suite.name, ...(suite.tags ?? [])].some((name) => name.toLowerCase().includes(word))))
+  // Opt-in suites (scale) run only when a filter names them.
+  const suites = SUITES.filter((suite) => filter.length === 0 ? suite.optIn !== true
+    : filter.some((word) => [suite.name, ...(suite.tags ?? [])].some((name) => name.toLowerCase().includes(word))))
   if (suites.length === 0) {
     console.error(`No suite matches ${filter.join(', ')}.\n\n${USAGE}`)
     return 2

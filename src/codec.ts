@@ -1,8 +1,11 @@
 // Flow <-> record bytes. A record is the layout header followed by the flow's msgpack
-// encoding. Encoding checks the value domain first, so what is stored decodes to a value
-// deep-equal to what was saved; decoding checks it again and freezes the result. Decoding
-// reads only the msgpack a store writes (msgpack.ts) and does work linear in the record's
-// size, whatever the bytes: foreign or hostile bytes give FLOWSTORE_DECODE_ERROR.
+// encoding. Encoding checks the value domain in the same walk that writes the bytes
+// (record-writer.ts), so what is stored decodes to a value deep-equal to what was saved;
+// decoding checks it again and freezes the result. Decoding reads only the msgpack a store
+// writes and does work linear in the record's size, whatever the bytes: the one-walk reader
+// (record-reader.ts) gives up on anything unusual, and the hardened path (msgpack.ts: a scan
+// before msgpackr, a bounded freeze walk) then decodes it or says exactly what is wrong, so
+// foreign or hostile bytes give FLOWSTORE_DECODE_ERROR.
 
 import { Packr } from 'msgpackr'
 import { checkValue, DomainViolation } from './domain.ts'
@@ -10,6 +13,8 @@ import { FlowStoreError } from './errors.ts'
 import { freezeDecoded } from './freeze.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from './layout.ts'
 import { flowDecoderOptions, ForeignMsgpack, scanStoredValue } from './msgpack.ts'
+import { FALLBACK, RecordReader } from './record-reader.ts'
+import { RecordWriter } from './record-writer.ts'
 
 export interface CodecLimits {
   readonly maxFlowBytes: number
@@ -26,6 +31,9 @@ export class FlowCodec {
   // One Packr per store: plain msgpack maps (no records, no structured-clone references),
   // binaries copied out of the source so that a decoded Uint8Array never aliases the record.
   readonly #packr = new Packr(flowDecoderOptions())
+  // Checks the domain and writes the bytes msgpackr would, in one walk (record-writer.ts).
+  readonly #writer = new RecordWriter()
+  readonly #reader = new RecordReader()
   readonly #limits: CodecLimits
 
   constructor (limits: CodecLimits) {
@@ -47,28 +55,29 @@ export class FlowCodec {
     return bytes.toString('utf8')
   }
 
-  /** Checks a flow and encodes it into a new record (header version 0). */
-  encode (flow: unknown): { id: string, record: Uint8Array } {
+  /**
+   * Checks a flow and encodes it into a new record (header version 0). `scratch`: the record
+   * is only valid until the next encode() (the caller copies it, see record-writer.ts).
+   */
+  encode (flow: unknown, scratch = false): { id: string, record: Uint8Array } {
     if (typeof flow !== 'object' || flow === null || Object.getPrototypeOf(flow) !== Object.prototype) {
       throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `A flow must be a plain object with a string id, got ${describe(flow)}`)
     }
     const id = this.checkId((flow as { id?: unknown }).id)
-    const violation = checkValue(flow, 0, [])
-    if (violation !== undefined) {
-      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} cannot be stored exactly: at flow${violation.where}, ${violation.reason}`, { id, cause: violation })
-    }
-    let packed: Uint8Array
+    let record: Uint8Array | undefined
     try {
-      packed = this.#packr.pack(flow)
+      record = this.#writer.encode(flow, scratch)
     } catch (cause) {
       throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} could not be encoded`, { id, cause })
     }
-    if (packed.length > this.#limits.maxFlowBytes) {
-      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} encodes to ${packed.length} bytes; the limit is ${this.#limits.maxFlowBytes} (option maxFlowBytes)`, { id })
+    if (record === undefined) {
+      // Outside the domain: the domain check says where and why.
+      const violation = checkValue(flow, 0, []) ?? new DomainViolation('a value cannot be stored exactly')
+      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} cannot be stored exactly: at flow${violation.where}, ${violation.reason}`, { id, cause: violation })
     }
-    const record = new Uint8Array(HEADER_BYTES + packed.length)
-    record[0] = RECORD_FORMAT
-    record.set(packed, HEADER_BYTES)
+    if (record.length - HEADER_BYTES > this.#limits.maxFlowBytes) {
+      throw new FlowStoreError('FLOWSTORE_INVALID_FLOW', `Flow ${JSON.stringify(id)} encodes to ${record.length - HEADER_BYTES} bytes; the limit is ${this.#limits.maxFlowBytes} (option maxFlowBytes)`, { id })
+    }
     return { id, record }
   }
 
@@ -78,7 +87,16 @@ export class FlowCodec {
       throw decodeError(id, 'its record header is damaged')
     }
     // A plain Uint8Array view (not a Buffer) so that binaries decode as Uint8Array.
-    return this.decodeBody(id, new Uint8Array(record.buffer, record.byteOffset + HEADER_BYTES, record.byteLength - HEADER_BYTES))
+    const body = new Uint8Array(record.buffer, record.byteOffset + HEADER_BYTES, record.byteLength - HEADER_BYTES)
+    // The compact one-walk reader; msgpackr for anything it does not read (record-reader.ts).
+    const read = this.#reader.read(body, id)
+    if (read !== FALLBACK) {
+      if ((read.value as { id?: unknown }).id !== id) {
+        throw decodeError(id, `it decoded to a flow whose id is ${describe((read.value as { id?: unknown }).id)}`)
+      }
+      return read
+    }
+    return this.decodeBody(id, body)
   }
 
   /**

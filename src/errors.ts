@@ -26,6 +26,7 @@ export type FlowStoreErrorCode =
   | 'FLOWSTORE_CONFLICT'
   | 'FLOWSTORE_BUSY'
   | 'FLOWSTORE_TIMEOUT'
+  | 'FLOWSTORE_CHANGES_PRUNED'
 
 export interface FlowStoreErrorOptions {
   /** The error that caused this one. */
@@ -34,6 +35,8 @@ export interface FlowStoreErrorOptions {
   id?: string
   /** Every flow id the error is about, when there are several (FLOWSTORE_CONFLICT). */
   ids?: readonly string[]
+  /** FLOWSTORE_CHANGES_PRUNED: the oldest version changes can still be read from. */
+  horizon?: number
 }
 
 export class FlowStoreError extends Error {
@@ -46,6 +49,11 @@ export class FlowStoreError extends Error {
    * flows whose `ifVersion` did not hold (`id` is the first of them).
    */
   readonly ids: readonly string[] | undefined
+  /**
+   * For FLOWSTORE_CHANGES_PRUNED: the change log was pruned up to this version, so changes
+   * are known only since it (`changesSince(horizon)` answers).
+   */
+  readonly horizon: number | undefined
 
   constructor (code: FlowStoreErrorCode, message: string, options: FlowStoreErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -53,6 +61,7 @@ export class FlowStoreError extends Error {
     this.code = code
     this.id = options.id ?? options.ids?.[0]
     this.ids = options.ids === undefined ? undefined : Object.freeze([...options.ids])
+    this.horizon = options.horizon
   }
 }
 

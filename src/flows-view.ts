@@ -2,13 +2,14 @@
 // copies nothing, decodes on first read, and has no method that changes the store.
 
 import type { CachedFlow } from './cached-flow.ts'
+import type { CacheMap } from './keys-cache.ts'
 import type { FlowShape, Frozen } from './types.ts'
 
 export class FlowsView<F extends FlowShape> implements ReadonlyMap<string, Frozen<F>> {
-  readonly #cache: ReadonlyMap<string, CachedFlow<F>>
+  readonly #cache: CacheMap<F>
   readonly #assertOpen: () => void
 
-  constructor (cache: ReadonlyMap<string, CachedFlow<F>>, assertOpen: () => void) {
+  constructor (cache: CacheMap<F>, assertOpen: () => void) {
     this.#cache = cache
     this.#assertOpen = assertOpen
   }
@@ -39,7 +40,7 @@ export class FlowsView<F extends FlowShape> implements ReadonlyMap<string, Froze
 
   keys (): MapIterator<string> {
     this.#assertOpen()
-    return this.#cache.keys()
+    return this.#cache.keys() as MapIterator<string>
   }
 
   * values (): MapIterator<Frozen<F>> {

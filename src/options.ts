@@ -7,6 +7,10 @@ export interface ResolvedOptions {
   readonly sync: boolean
   readonly maxFlowBytes: number
   readonly maxIdBytes: number
+  /** Checked by the LevelDB engine (see engine/level-engine.ts); undefined: its default. */
+  readonly retainChanges: number | undefined
+  readonly preload: 'all' | 'keys'
+  readonly maxCachedBytes: number
 }
 
 /**
@@ -18,6 +22,7 @@ export const MAX_FLOW_BYTES = 16 * 1024 * 1024
 /** The largest maxIdBytes accepted: the longest id a backup record (beside a flow of MAX_FLOW_BYTES) and a socket message carry. */
 export const MAX_ID_BYTES = 16 * 1024
 export const DEFAULT_MAX_FLOW_BYTES = MAX_FLOW_BYTES
+export const DEFAULT_MAX_CACHED_BYTES = 256 * 1024 * 1024
 export const DEFAULT_MAX_ID_BYTES = 1024
 
 export function resolveOptions (options: FlowStoreOptions = {}): ResolvedOptions {
@@ -26,7 +31,10 @@ export function resolveOptions (options: FlowStoreOptions = {}): ResolvedOptions
     flush: resolveFlush(options.flush ?? 'auto'),
     sync: resolveBoolean('sync', options.sync ?? false),
     maxFlowBytes: resolveSize('maxFlowBytes', options.maxFlowBytes ?? DEFAULT_MAX_FLOW_BYTES, MAX_FLOW_BYTES, 'the largest flow a backup holds'),
-    maxIdBytes: resolveSize('maxIdBytes', options.maxIdBytes ?? DEFAULT_MAX_ID_BYTES, MAX_ID_BYTES, 'the longest id a backup and the owner\'s socket carry')
+    maxIdBytes: resolveSize('maxIdBytes', options.maxIdBytes ?? DEFAULT_MAX_ID_BYTES, MAX_ID_BYTES, 'the longest id a backup and the owner\'s socket carry'),
+    retainChanges: options.retainChanges,
+    preload: resolvePreload(options.preload ?? 'all'),
+    maxCachedBytes: resolveMaxCached(options.preload, options.maxCachedBytes)
   })
 }
 
@@ -37,6 +45,17 @@ function resolveFlush (flush: FlushMode): ResolvedOptions['flush'] {
     if (typeof intervalMs === 'number' && Number.isFinite(intervalMs) && intervalMs > 0) return Object.freeze({ intervalMs })
   }
   throw new TypeError(`Option flush must be 'auto', 'manual' or { intervalMs: number > 0 }, got ${JSON.stringify(flush)}`)
+}
+
+function resolvePreload (preload: unknown): 'all' | 'keys' {
+  if (preload === 'all' || preload === 'keys') return preload
+  throw new TypeError(`Option preload must be 'all' or 'keys', got ${JSON.stringify(preload)}`)
+}
+
+function resolveMaxCached (preload: unknown, maxCachedBytes: unknown): number {
+  if (maxCachedBytes === undefined) return DEFAULT_MAX_CACHED_BYTES
+  if (preload !== 'keys') throw new TypeError('Option maxCachedBytes applies only with preload: \'keys\'')
+  return resolveSize('maxCachedBytes', maxCachedBytes, Number.MAX_SAFE_INTEGER, 'bytes')
 }
 
 function resolveBoolean (name: string, value: unknown): boolean {

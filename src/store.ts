@@ -3,7 +3,7 @@
 // committed by the flusher in atomic batches, through the engine (engine/types.ts): the one
 // thing that persists the store. Reads never touch the engine.
 
-import { CachedFlow, UnreadableFlow } from './cached-flow.ts'
+import { type CacheContext, CachedFlow, UnreadableFlow } from './cached-flow.ts'
 import { exportBackup, resolveSince } from './backup/export.ts'
 import type { BackupInfo, BackupOptions } from './backup/types.ts'
 import { type CodecLimits, FlowCodec } from './codec.ts'
@@ -14,6 +14,10 @@ import { FlowStoreError } from './errors.ts'
 import { type CommittedBatch, conflictError, Flusher, type GuardedWrite } from './flusher.ts'
 import { FlowsView } from './flows-view.ts'
 import { recordVersion } from './layout.ts'
+import { IdIndex } from './id-index.ts'
+import { type CacheMap, KeysCache } from './keys-cache.ts'
+import { LoadedRecords } from './record-cache.ts'
+import { RecordSlabs } from './record-slab.ts'
 import { type ResolvedOptions, resolveIfVersion, resolveOptions } from './options.ts'
 import { encodeAll, StagedTransaction, type Transaction } from './transaction.ts'
 import type { Change, Flow, FlowShape, FlowStoreOptions, Frozen, LazyFlow, WriteOptions } from './types.ts'
@@ -30,7 +34,10 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   readonly #engine: Engine
   readonly #options: ResolvedOptions
   readonly #codec: FlowCodec
-  readonly #cache: Map<string, CachedFlow<F>>
+  /** A Map, or with preload: 'keys' a KeysCache (keys-cache.ts). */
+  readonly #cache: CacheMap<F>
+  /** What the cache entries share: the codec, the slabs of records, the bounded list (preload: 'keys'). */
+  readonly #context: CacheContext
   readonly #flusher: Flusher<F>
   readonly #view: FlowsView<F>
   readonly #storeId: string
@@ -52,17 +59,43 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
   static async open<F extends FlowShape = Flow> (location: StoreLocation, options?: FlowStoreOptions): Promise<FlowStore<F>> {
     const resolved = resolveOptions(options)
     const codec = new FlowCodec(resolved)
-    const engine = await engineFor(location)
-    const flows = new Map<string, CachedFlow<F>>()
+    const engine = await engineFor(location, { retainChanges: resolved.retainChanges })
+    let flows: CacheMap<F> = new Map<string, CachedFlow<F>>()
+    const slabs = new RecordSlabs()
     try {
-      const state = await engine.load((id, record, keyProblem) => {
+      let context: CacheContext
+      let state: EngineState
+      // A key no id names exactly (foreign bytes): listed under the id read from it, and
+      // reading it fails, unless a flow stored under exactly that id is there (it wins,
+      // whatever the key order). Never evicted: its record cannot be read again by its id.
+      const unreadable: Array<UnreadableFlow<F>> = []
+      const onFlow = (id: string, record: Uint8Array, keyProblem: string | undefined): void => {
         // A damaged header gives version 0; reading that flow then fails with DECODE_ERROR.
-        if (keyProblem === undefined) flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, codec))
-        // A key no id names exactly: listed under the id read from it, and reading it fails,
-        // unless a flow stored under exactly that id is there (it wins, whatever the key order).
-        else if (!flows.has(id)) flows.set(id, new UnreadableFlow<F>(id, record, recordVersion(record) ?? 0, codec, keyProblem))
-      })
-      return new FlowStore<F>(engine, resolved, codec, flows, state)
+        if (keyProblem === undefined) flows.set(id, new CachedFlow<F>(id, record, recordVersion(record) ?? 0, context))
+        else unreadable.push(new UnreadableFlow<F>(id, record, recordVersion(record) ?? 0, codec, keyProblem))
+      }
+      if (resolved.preload === 'keys') {
+        const { loadIds, readSync } = engine
+        if (loadIds === undefined || readSync === undefined) {
+          throw new TypeError(`preload: 'keys' needs an engine that reads records synchronously; this ${engine.kind} engine does not`)
+        }
+        const ids = new IdIndex()
+        let cache: KeysCache<F> | undefined
+        context = {
+          codec,
+          slabs,
+          loaded: new LoadedRecords((id) => readSync.call(engine, id), resolved.maxCachedBytes),
+          forget: (entry) => { cache?.forget(entry as CachedFlow<F>) }
+        }
+        state = await loadIds.call(engine, (id) => { ids.add(id, 0, id.length) }, onFlow)
+        cache = new KeysCache<F>(ids, (id) => new CachedFlow<F>(id, undefined, 0, context))
+        flows = cache
+      } else {
+        context = { codec, slabs }
+        state = await engine.load(onFlow)
+      }
+      for (const entry of unreadable) if (!flows.has(entry.id)) flows.set(entry.id, entry)
+      return new FlowStore<F>(engine, resolved, codec, flows, context, state)
     } catch (err) {
       // A TypeError is misuse (this engine already serves a store): nothing of ours to close.
       if (!(err instanceof TypeError)) await engine.close().catch(noop)
@@ -74,9 +107,11 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     engine: Engine,
     options: ResolvedOptions,
     codec: FlowCodec,
-    flows: Map<string, CachedFlow<F>>,
+    flows: CacheMap<F>,
+    context: CacheContext,
     { version, storeId }: EngineState
   ) {
+    this.#context = context
     this.#storeId = storeId
     this.#engine = engine
     this.#options = options
@@ -89,6 +124,9 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
       cache: {
         onCommit: (batch) => { this.#notify(batch) },
         rollback: (id, before) => {
+          // The refused write's entry leaves the cache; `before` comes back (its record stays
+          // valid even if it was counted as released: slabs are never overwritten).
+          this.#cache.get(id)?.release()
           if (before === undefined) this.#cache.delete(id)
           else this.#cache.set(id, before)
         },
@@ -187,14 +225,14 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     const ifVersion = resolveIfVersion(options, 'save')
     if (ifVersion === undefined) return this.saveMany([flow])
     this.#assertWritable()
-    const [encoded] = encodeAll<F>(this.#codec, [flow])
+    const [encoded] = encodeAll<F>(this.#codec, [flow], this.#context)
     return this.#applyGuarded(new Map([[encoded!.id, encoded!]]), new Map([[encoded!.id, ifVersion]]))
   }
 
   /** Saves several flows; all of them or none are accepted, and they commit in one batch. */
   saveMany (flows: Iterable<F | Frozen<F>>): Promise<void> {
     this.#assertWritable()
-    const encoded = encodeAll<F>(this.#codec, flows)
+    const encoded = encodeAll<F>(this.#codec, flows, this.#context)
     let committed = this.#flusher.commitPromise()
     for (const flow of encoded) committed = this.#apply(flow.id, flow)
     this.#schedule()
@@ -229,7 +267,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
    */
   async transaction<T> (fn: (tx: Transaction<F>) => T | Promise<T>): Promise<T> {
     this.#assertWritable()
-    const tx = new StagedTransaction<F>(this.#codec, (id) => this.#cache.get(id))
+    const tx = new StagedTransaction<F>(this.#codec, (id) => this.#cache.get(id), this.#context)
     let result: T
     try {
       result = await fn(tx)
@@ -320,9 +358,10 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     let entry: CachedFlow<F> | undefined
     if (!deleted) {
       if (record === undefined) throw new FlowStoreError('FLOWSTORE_DECODE_ERROR', `The change of flow ${JSON.stringify(id)} at version ${version} came without its record`, { id })
-      entry = new CachedFlow<F>(id, record, version, this.#codec)
+      entry = new CachedFlow<F>(id, record, version, this.#context)
     }
     if (!pending) {
+      this.#cache.get(id)?.release()
       if (entry === undefined) this.#cache.delete(id)
       else this.#cache.set(id, entry)
     }
@@ -378,6 +417,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     } else {
       this.#cache.set(id, flow)
     }
+    current?.release()
     return this.#flusher.mark(id, flow)
   }
 
@@ -407,6 +447,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
     if (failed.length > 0) return refused(conflictError(failed))
     if (guarded.length === 0) return Promise.resolve()
     for (const { id, flow } of guarded) {
+      this.#cache.get(id)?.release()
       if (flow === undefined) this.#cache.delete(id)
       else this.#cache.set(id, flow)
     }

@@ -1,7 +1,7 @@
 // A transaction: writes staged aside and applied to the store as one group when the
 // function returns, so they land in one batch; if it throws, nothing was applied.
 
-import { CachedFlow } from './cached-flow.ts'
+import { type CacheContext, CachedFlow } from './cached-flow.ts'
 import type { FlowCodec } from './codec.ts'
 import { FlowStoreError } from './errors.ts'
 import { resolveIfVersion } from './options.ts'
@@ -29,11 +29,13 @@ export class StagedTransaction<F extends FlowShape> implements Transaction<F> {
   /** id → the committed version its writes require (ifVersion). */
   readonly conditions = new Map<string, number>()
   readonly #codec: FlowCodec
+  readonly #context: CacheContext | undefined
   readonly #read: (id: string) => CachedFlow<F> | undefined
   #ended = false
 
-  constructor (codec: FlowCodec, read: (id: string) => CachedFlow<F> | undefined) {
+  constructor (codec: FlowCodec, read: (id: string) => CachedFlow<F> | undefined, context?: CacheContext) {
     this.#codec = codec
+    this.#context = context
     this.#read = read
   }
 
@@ -53,14 +55,14 @@ export class StagedTransaction<F extends FlowShape> implements Transaction<F> {
   save (flow: F | Frozen<F>, options?: WriteOptions): void {
     this.#assertActive()
     const ifVersion = resolveIfVersion(options, 'save')
-    const [encoded] = encodeAll<F>(this.#codec, [flow])
+    const [encoded] = encodeAll<F>(this.#codec, [flow], this.#context)
     this.writes.set(encoded!.id, encoded!)
     if (ifVersion !== undefined) this.conditions.set(encoded!.id, ifVersion)
   }
 
   saveMany (flows: Iterable<F | Frozen<F>>): void {
     this.#assertActive()
-    const encoded = encodeAll<F>(this.#codec, flows)
+    const encoded = encodeAll<F>(this.#codec, flows, this.#context)
     for (const flow of encoded) this.writes.set(flow.id, flow)
   }
 
@@ -82,11 +84,12 @@ export class StagedTransaction<F extends FlowShape> implements Transaction<F> {
 }
 
 /** Encodes every flow before anything changes, so one refused flow refuses them all. */
-export function encodeAll<F extends FlowShape> (codec: FlowCodec, flows: Iterable<unknown>): Array<CachedFlow<F>> {
+export function encodeAll<F extends FlowShape> (codec: FlowCodec, flows: Iterable<unknown>, context?: CacheContext): Array<CachedFlow<F>> {
   const encoded: Array<CachedFlow<F>> = []
   for (const flow of flows) {
-    const { id, record } = codec.encode(flow)
-    encoded.push(new CachedFlow<F>(id, record, 0, codec))
+    // Into the slabs: the writer's buffer is copied there at once.
+    const { id, record } = codec.encode(flow, context?.slabs !== undefined)
+    encoded.push(new CachedFlow<F>(id, record, 0, context ?? codec))
   }
   return encoded
 }

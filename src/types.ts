@@ -85,4 +85,28 @@ export interface FlowStoreOptions {
    * @default 1024
    */
   maxIdBytes?: number
+  /**
+   * How many changes (one per flow saved or deleted in a commit) the change log keeps at
+   * least, for `changesSince()` and changed-only backups. Older changes are pruned in the
+   * background; `changesSince(v)` for a `v` before them rejects with
+   * FLOWSTORE_CHANGES_PRUNED. `Infinity` keeps every change. For a directory or an
+   * abstract-level database; an engine you pass in has its own.
+   * @default 100000
+   */
+  retainChanges?: number
+  /**
+   * What the open reads into memory. `'all'`: every flow's record (reads never touch
+   * storage). `'keys'`: the ids only, for stores larger than memory: a flow's record is read
+   * (synchronously) the first time it is needed, and the records and values read are kept
+   * within `maxCachedBytes`, the least recently used dropped first.
+   * @default 'all'
+   */
+  preload?: 'all' | 'keys'
+  /**
+   * With `preload: 'keys'`: the bytes of records and decoded values kept in memory (a decoded
+   * value counts twice its record's bytes). Flows saved and not yet committed are kept
+   * whatever this says.
+   * @default 268435456 (256 MiB)
+   */
+  maxCachedBytes?: number
 }

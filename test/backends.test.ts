@@ -54,6 +54,20 @@ describe('an engine object passed to FlowStore.open()', () => {
   })
 })
 
+// preload: 'keys' (records read on first use, a small bounded cache): the same behaviour.
+// 16 KiB holds a handful of flows, so records are evicted and read again all the time.
+engineSuite('classic-level directory, preload: keys', async () => {
+  const dir = await tempDir()
+  return { open: async (options) => await FlowStore.open(dir, { ...options, preload: 'keys', maxCachedBytes: 16 * 1024 }) }
+})
+
+engineSuite('memory-level database, preload: keys', async () => {
+  const db = new CountingMemoryLevel()
+  return {
+    open: async (options) => await FlowStore.open(db, { ...options, preload: 'keys', maxCachedBytes: 16 * 1024 }),
+    dispose: async () => { await db.close() }
+  }
+})
 /** A database as these tests need it: real, open-able, with counts and failure injection. */
 type TestDb = (InstanceType<typeof CountingMemoryLevel> | InstanceType<typeof CountingClassicLevel>) & Instrumented
 

@@ -1,8 +1,9 @@
-// The change record: the store version and changesSince(), persisted with every batch.
+// The change log: the store version and changesSince(), persisted with every batch.
 
 import { ClassicLevel } from 'classic-level'
 import { afterEach, describe, expect, it } from 'vitest'
 import { FlowStore } from '../src/index.ts'
+import { decodeLogEntry } from '../src/layout.ts'
 import { tempDir } from './helpers.ts'
 
 const stores: FlowStore[] = []
@@ -110,8 +111,22 @@ describe('changesSince()', () => {
   })
 })
 
-describe('change record on disk', () => {
-  it('keeps exactly one c! entry per id, and a t! entry for each deleted id only', async () => {
+describe('change log on disk', () => {
+  /** Every change-log entry of the closed database at `dir`: [version, [id, deleted][]]. */
+  async function rawLog (dir: string): Promise<Array<[number, Array<[string, boolean]>]>> {
+    const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    try {
+      const entries = await db.iterator({ gte: 'L!', lt: 'L"' }).all()
+      return entries.map(([key, value]) => {
+        const entry = decodeLogEntry(value)!
+        return [parseInt(key.slice(2), 16), entry.ids.map((id, i) => [id, entry.deleted[i]!] as [string, boolean])]
+      })
+    } finally {
+      await db.close()
+    }
+  }
+
+  it('writes one entry per commit naming each id it changed once, and no tombstones', async () => {
     const dir = await tempDir()
     const store = await open(dir)
     await buildHistory(store)
@@ -122,16 +137,22 @@ describe('change record on disk', () => {
     await store.save({ id: 'a', rev: 3 })
     await store.close()
 
-    const changeKeys = await rawKeys(dir, 'c!')
-    const ids = changeKeys.map((key) => key.slice('c!'.length + 13))
-    expect(ids.slice().sort()).toEqual(['a', 'b', 'c', 'd', 'e'])
-    const tombstones = await rawKeys(dir, 't!')
-    expect(tombstones.sort()).toEqual(['t!b', 't!d', 't!e'])
-    const flows = await rawKeys(dir, 'f!')
-    expect(flows.sort()).toEqual(['f!a', 'f!c'])
+    expect(await rawLog(dir)).toEqual([
+      [1, [['a', false], ['b', false], ['c', false]]],
+      [2, [['b', true]]],
+      [3, [['a', false]]],
+      [4, [['c', true]]],
+      [5, [['d', false]]],
+      [6, [['c', false]]],
+      [7, [['d', true]]],
+      [8, [['e', true], ['a', false]]]
+    ])
+    expect(await rawKeys(dir, 't!')).toEqual([])
+    expect(await rawKeys(dir, 'c!')).toEqual([])
+    expect((await rawKeys(dir, 'f!')).sort()).toEqual(['f!a', 'f!c'])
   })
 
-  it('drops the tombstone and the old c! entry of an id deleted before a reopen and saved after it', async () => {
+  it('answers for an id deleted before a reopen and saved after it with its latest change only', async () => {
     const dir = await tempDir()
     const first = await open(dir)
     await first.save({ id: 'x', rev: 1 }) // v1
@@ -146,9 +167,11 @@ describe('change record on disk', () => {
       { id: 'x', version: 4, deleted: false },
       { id: 'y', version: 5, deleted: false }
     ])
+    expect((await second.changesSince(1)).changes).toEqual([
+      { id: 'x', version: 4, deleted: false },
+      { id: 'y', version: 5, deleted: false }
+    ])
     await second.close()
-
-    expect(await rawKeys(dir, 'c!')).toEqual(['c!000000000004!x', 'c!000000000005!y'])
-    expect(await rawKeys(dir, 't!')).toEqual([])
+    expect((await rawLog(dir)).map(([version]) => version)).toEqual([1, 2, 3, 4, 5])
   })
 })

@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { FlowStore, FlowStoreError } from '../src/index.ts'
-import { changeKey, encodeVersion } from '../src/layout.ts'
+import { cp } from 'node:fs/promises'
+import { encodeLogEntry, encodeVersion, logKey } from '../src/layout.ts'
 import { checkStore } from '../src/maintenance/check.ts'
 import { killChildren, startChild } from './fixtures/child.ts'
 import { fileIn, filesOf, flipByte, flowBlocks, FLOWS, rejectionOf, withRaw, writeStore } from './fixtures/hardening-damage.ts'
@@ -27,13 +28,23 @@ async function healthyStore (): Promise<string> {
   return dir
 }
 
+/** Rewrites the change-log entry at `version` to list `changes` ([id, deleted]). */
+async function rewriteLog (dir: string, version: number, before: number, changes: ReadonlyArray<readonly [string, boolean]>): Promise<void> {
+  await withRaw(dir, async (db) => {
+    await db.put(logKey(version), encodeLogEntry(before, changes.map(([id]) => id), changes.map(([, deleted]) => deleted)))
+  })
+}
+
+/** The change-log entry of version 1 of healthyStore(): every flow saved, except `without`. */
+const firstCommit = (without?: string): Array<[string, boolean]> => FLOWS.filter((flow) => flow.id !== without).map((flow) => [flow.id, false])
+
 describe('checkStore', () => {
   it('reports a healthy store as ok, with its counts, its version and the bytes it verified', async () => {
     const dir = await healthyStore()
     const report = await checkStore(dir)
     expect(report).toMatchObject({
       ok: true, problems: [], problemCount: 0, valuesChecked: true,
-      flows: FLOWS.length - 1, tombstones: 1, changes: FLOWS.length, version: 2
+      flows: FLOWS.length - 1, tombstones: 1, changes: FLOWS.length + 1, version: 2
     })
     expect(report.files.tables).toBeGreaterThan(0)
     expect(report.files.verifiedBytes).toBeGreaterThan(100_000)
@@ -48,48 +59,63 @@ describe('checkStore', () => {
     expect(report.problems).toEqual([expect.objectContaining({ kind: 'undecodable', id: A })])
   })
 
-  it('reports a flow without its change-record entry', async () => {
+  it('reports a flow without its change-log entry', async () => {
     const dir = await healthyStore()
-    await withRaw(dir, async (db) => { await db.del(changeKey(1, A)) })
+    await rewriteLog(dir, 1, 0, firstCommit(A))
     const report = await checkStore(dir)
-    expect(report.problems).toEqual([expect.objectContaining({ kind: 'change-record', id: A, message: expect.stringMatching(/has no change-record entry/) })])
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'change-record', id: A, message: expect.stringMatching(/has no change-log entry/) }))
   })
 
-  it('reports a flow with two change-record entries', async () => {
+  it('reports a flow whose latest change-log entry names another version', async () => {
     const dir = await healthyStore()
-    await withRaw(dir, async (db) => { await db.put(changeKey(2, A), Uint8Array.of(0)) })
+    await rewriteLog(dir, 2, FLOWS.length, [[GONE, true], [A, false]])
     const report = await checkStore(dir)
-    expect(report.problems).toEqual([expect.objectContaining({ kind: 'change-record', id: A, message: expect.stringMatching(/has 2 change-record entries/) })])
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'change-record', id: A, message: expect.stringMatching(/is at version 1, but the change log says it was last saved at version 2/) })])
   })
 
-  it('reports a change-record entry that has neither a flow nor a tombstone', async () => {
+  it('reports a change-log entry of a saved flow that is not there', async () => {
     const dir = await healthyStore()
-    await withRaw(dir, async (db) => { await db.put(changeKey(2, 'nobody'), Uint8Array.of(0)) })
+    await rewriteLog(dir, 2, FLOWS.length, [[GONE, true], ['nobody', false]])
     const report = await checkStore(dir)
-    expect(report.problems).toEqual([expect.objectContaining({ kind: 'change-record', id: 'nobody', message: expect.stringMatching(/neither a flow nor a tombstone/) })])
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'change-record', id: 'nobody', message: expect.stringMatching(/was saved at version 2, but there is no flow record/) })])
   })
 
-  it('reports a tombstone whose change-record entry disagrees with it', async () => {
+  it('reports a stored flow the change log says was deleted', async () => {
     const dir = await healthyStore()
-    // The deletion was committed at version 2; the entry now says "saved".
-    await withRaw(dir, async (db) => { await db.put(changeKey(2, GONE), Uint8Array.of(0)) })
+    await rewriteLog(dir, 2, FLOWS.length, [[GONE, true], [B, true]])
     const report = await checkStore(dir)
-    expect(report.problems).toEqual([expect.objectContaining({ kind: 'change-record', id: GONE, message: expect.stringMatching(/tombstone .* says saved at version 2/) })])
+    expect(report.problems).toContainEqual(expect.objectContaining({ id: B, message: expect.stringMatching(/is stored \(version 1\), but the change log says it was deleted at version 2/) }))
   })
 
-  it('reports an id that has both a flow and a tombstone', async () => {
+  it('reports a malformed change-log entry and one that breaks the count', async () => {
     const dir = await healthyStore()
-    await withRaw(dir, async (db) => { await db.put(`t!${B}`, encodeVersion(1)) })
-    const report = await checkStore(dir)
-    expect(report.problems).toContainEqual(expect.objectContaining({ id: B, message: expect.stringMatching(/has both a flow and a tombstone/) }))
+    await withRaw(dir, async (db) => { await db.put(logKey(2), Uint8Array.of(1, 2, 3)) })
+    expect((await checkStore(dir)).problems).toContainEqual(expect.objectContaining({ kind: 'change-record', message: expect.stringMatching(/entry at version 2 is malformed/) }))
+    await rewriteLog(dir, 2, 7, [[GONE, true]])
+    expect((await checkStore(dir)).problems).toEqual([expect.objectContaining({ kind: 'change-record', message: expect.stringMatching(/counts 7 changes before it; the entry before it ends at 600/) })])
   })
 
   it('reports versions above the store version', async () => {
     const dir = await healthyStore()
     await withRaw(dir, async (db) => { await db.put('m!version', encodeVersion(1)) })
     const report = await checkStore(dir)
-    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'version', id: GONE, message: expect.stringMatching(/above the store version 1/) }))
-    expect(report.problems.every((p) => p.id === GONE)).toBe(true)
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'version', message: expect.stringMatching(/entry at version 2 lies outside 1\.\.1/) })])
+  })
+
+  it('accepts a flow whose change was pruned, below the horizon, and no other', async () => {
+    const dir = await healthyStore()
+    await withRaw(dir, async (db) => { await db.del(logKey(1)) })
+    expect((await checkStore(dir)).problems).toHaveLength(FLOWS.length - 1)
+    await withRaw(dir, async (db) => { await db.put('m!horizon', encodeVersion(1)) })
+    expect(await checkStore(dir)).toMatchObject({ ok: true, flows: FLOWS.length - 1, tombstones: 1, changes: 1 })
+  })
+
+  it('checks a store of layout 1 against the invariants of layout 1, and notes that the next open migrates it', async () => {
+    const dir = join(await tempDir(), 'v1')
+    await cp(join(import.meta.dirname, 'fixtures', 'layout-v1', 'db'), dir, { recursive: true })
+    const report = await checkStore(dir)
+    expect(report).toMatchObject({ ok: true, flows: 8, tombstones: 3, changes: 11, version: 7 })
+    expect(report.notes).toContain('layout 1: the next open migrates the store to layout 2')
   })
 
   it('reports a flipped byte in a table block that LevelDB itself would read back silently', async () => {
@@ -170,20 +196,20 @@ describe('flowstore check', () => {
 
   it('exits 1 and lists the problems by id, suggesting repair', async () => {
     const dir = await healthyStore()
-    await withRaw(dir, async (db) => { await db.del(changeKey(1, A)) })
+    await rewriteLog(dir, 1, 0, firstCommit(A))
     const run = await flowstore('check', dir)
     expect(run.code).toBe(1)
-    expect(run.stdout).toContain(`flow "${A}" (version 1) has no change-record entry`)
+    expect(run.stdout).toContain(`flow "${A}" (version 1) has no change-log entry`)
     expect(run.stdout).toContain(`flowstore repair ${dir}`)
   })
 
   it('prints one JSON object with --json', async () => {
     const dir = await healthyStore()
-    await withRaw(dir, async (db) => { await db.del(changeKey(1, A)) })
+    await rewriteLog(dir, 2, FLOWS.length, [[GONE, true], ['nobody', false]])
     const run = await flowstore('check', dir, '--json')
     expect(run.code).toBe(1)
     const lines = run.stdout.trim().split('\n')
     expect(lines).toHaveLength(1)
-    expect(JSON.parse(lines[0]!)).toMatchObject({ ok: false, problemCount: 1, problems: [{ kind: 'change-record', id: A }] })
+    expect(JSON.parse(lines[0]!)).toMatchObject({ ok: false, problemCount: 1, problems: [{ kind: 'change-record', id: 'nobody' }] })
   })
 })

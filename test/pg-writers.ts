@@ -130,7 +130,7 @@ export async function readDatabase (url: string): Promise<Database> {
       rows.set(id, { version: recordVersion(record)!, deleted: false, marker })
       flows.set(id, marker)
     })
-    for (const [id, version] of state.tombstones) rows.set(id, { version, deleted: true, marker: undefined })
+    for (const [id, version] of state.tombstones ?? []) rows.set(id, { version, deleted: true, marker: undefined })
     return { version: state.version, rows, flows }
   } finally {
     await engine.close()

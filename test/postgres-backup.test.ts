@@ -33,7 +33,7 @@ async function loadPostgres (url: string): Promise<Loaded> {
   const state = await engine.load((id, record) => {
     flows.set(id, { version: recordVersion(record)!, bytes: Buffer.from(record.subarray(HEADER_BYTES)).toString('hex') })
   })
-  return { flows, version: state.version, storeId: state.storeId, tombstones: state.tombstones }
+  return { flows, version: state.version, storeId: state.storeId, tombstones: state.tombstones ?? new Map() }
 }
 
 /** The same, for a LevelDB store (through its public API). */

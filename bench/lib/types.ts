@@ -102,5 +102,7 @@ export interface Suite {
   readonly description: string
   /** Extra words the name filter matches (e.g. "get" for the read suite). */
   readonly tags?: readonly string[]
+  /** Runs only when a filter names it (a long suite, e.g. scale). */
+  readonly optIn?: boolean
   run (ctx: Context): Promise<Row[]>
 }

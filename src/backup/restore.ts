@@ -26,8 +26,8 @@ import { errnoCode, ioError } from '../fs/io-error.ts'
 import { removeStaleLeftovers } from '../fs/leftovers.ts'
 import { newToken } from '../fs/temp-names.ts'
 import {
-  CHANGE_DELETED, CHANGE_SAVED, changeKey, decodeVersion, encodeVersion, FORMAT_KEY, flowKey, HEADER_BYTES,
-  LAYOUT_VERSION, RECORD_FORMAT, recordVersion, tombstoneKey, VERSION_KEY, writeVersion
+  encodeLogEntry, encodeVersion, FORMAT_KEY, flowKey, HEADER_BYTES, HORIZON_KEY, LAYOUT_VERSION, LOG_RANGE, logKey,
+  RECORD_FORMAT, VERSION_KEY, writeVersion
 } from '../layout.ts'
 import { isPostgresUrl } from '../engine/postgres-url.ts'
 import { holdDirectory } from '../maintenance/lock.ts'
@@ -43,12 +43,6 @@ const BATCH_BYTES = 8 * 1024 * 1024
 type Operation =
   | { type: 'put', key: string, value: Uint8Array }
   | { type: 'del', key: string }
-
-/** What the store being built holds for an id: its last saved or deleted version. */
-interface Known {
-  readonly version: number
-  readonly deleted: boolean
-}
 
 /**
  * Restores `files` (a full backup, then changed-only backups in order) into a new store at
@@ -176,13 +170,22 @@ async function build (target: RestoreTarget, list: readonly string[], headers: r
       db = new ClassicLevel<string, Uint8Array>(temporary, { keyEncoding: 'utf8', valueEncoding: 'view', errorIfExists: true })
       await db.open()
       let flows = 0
+      const log = new RestoredLog()
       for (let i = 0; i < list.length; i++) {
-        flows = await applyFile(db, list[i]!, headers[i]!, flows, progress, onProgress)
+        flows = await applyFile(db, list[i]!, headers[i]!, flows, progress, onProgress, log)
       }
       const last = headers[headers.length - 1]!
+      // The change log holds what the changed-only backups changed: changes since the full
+      // backup's version are known (the horizon), earlier ones not.
+      let horizon = headers[0]!.version
+      if (!log.complete) {
+        await db.clear({ gte: LOG_RANGE.gte, lt: LOG_RANGE.lt })
+        horizon = last.version
+      }
       await db.batch([
         { type: 'put', key: FORMAT_KEY, value: Uint8Array.of(LAYOUT_VERSION) },
-        { type: 'put', key: VERSION_KEY, value: encodeVersion(last.version) }
+        { type: 'put', key: VERSION_KEY, value: encodeVersion(last.version) },
+        { type: 'put', key: HORIZON_KEY, value: encodeVersion(horizon) }
       ], { sync: true })
       await db.close()
       await ownerOnlyFiles(temporary)
@@ -269,7 +272,8 @@ async function applyFile (
   expected: BackupHeader,
   flows: number,
   progress: ProgressState,
-  onProgress: RestoreOptions['onProgress']
+  onProgress: RestoreOptions['onProgress'],
+  log: RestoredLog
 ): Promise<number> {
   const full = expected.kind === 'full'
   let batch: BackupRecord[] = []
@@ -287,73 +291,96 @@ async function applyFile (
     batch.push(record)
     batchBytes += record.bytes?.length ?? 0
     if (batch.length >= BATCH_RECORDS || batchBytes >= BATCH_BYTES) {
-      count = await applyBatch(db, batch, full, count)
+      count = await applyBatch(db, batch, full, count, log)
       progress.records += batch.length
       batch = []
       batchBytes = 0
     }
   }
   if (batch.length > 0) {
-    count = await applyBatch(db, batch, full, count)
+    count = await applyBatch(db, batch, full, count, log)
     progress.records += batch.length
   }
+  const ops: Operation[] = []
+  log.end(ops)
+  if (ops.length > 0) await db.batch(ops)
   return count
 }
 
 /**
- * Writes a batch of records as the flusher would have committed them: a later record for an
- * id replaces the earlier one and its change-record entry; a deletion removes the flow and
- * leaves a tombstone. Returns the flow count after it.
+ * The change log of the store being built: the records of changed-only backups, one entry
+ * per version. They come in version order (as backups are written); a file that does not
+ * leaves the restored store without a log (`complete` false: its horizon is then its version).
  */
-async function applyBatch (db: ClassicLevel<string, Uint8Array>, records: readonly BackupRecord[], full: boolean, flows: number): Promise<number> {
+class RestoredLog {
+  complete = true
+  #before = 0
+  #version = 0
+  #ids: string[] = []
+  #deleted: boolean[] = []
+
+  add (version: number, id: string, deleted: boolean, ops: Operation[]): void {
+    if (!this.complete) return
+    if (version !== this.#version) {
+      this.end(ops)
+      if (version < this.#version) {
+        this.complete = false
+        return
+      }
+      this.#version = version
+    }
+    this.#ids.push(id)
+    this.#deleted.push(deleted)
+  }
+
+  /** Writes the entry being gathered (at the end of a file, or when the version moves on). */
+  end (ops: Operation[]): void {
+    if (this.#ids.length === 0) return
+    ops.push({ type: 'put', key: logKey(this.#version), value: encodeLogEntry(this.#before, this.#ids, this.#deleted) })
+    this.#before += this.#ids.length
+    this.#ids = []
+    this.#deleted = []
+  }
+}
+
+/**
+ * Writes a batch of records: a later record for an id replaces the earlier one; a deletion
+ * removes the flow. The records of changed-only backups go into the change log too. Returns
+ * the flow count after it.
+ */
+async function applyBatch (db: ClassicLevel<string, Uint8Array>, records: readonly BackupRecord[], full: boolean, flows: number, log: RestoredLog): Promise<number> {
   // A full backup is the first file and lists each id once (the reader checks the order):
   // the store being built holds nothing about its ids yet.
-  const known = full ? new Map<string, Known>() : await lookUp(db, records)
+  const stored = full ? new Set<string>() : await lookUp(db, records)
   const ops: Operation[] = []
   let count = flows
   for (const record of records) {
     const { id, version } = record
-    const before = known.get(id)
-    if (before !== undefined) ops.push({ type: 'del', key: changeKey(before.version, id) })
+    if (!full) log.add(version, id, record.deleted === true, ops)
     if (record.deleted === true) {
-      if (before !== undefined && !before.deleted) {
+      if (stored.delete(id)) {
         ops.push({ type: 'del', key: flowKey(id) })
         count--
       }
-      ops.push({ type: 'put', key: tombstoneKey(id), value: encodeVersion(version) })
-      ops.push({ type: 'put', key: changeKey(version, id), value: CHANGE_DELETED })
     } else {
-      if (before === undefined || before.deleted) count++
-      if (before?.deleted === true) ops.push({ type: 'del', key: tombstoneKey(id) })
+      if (!stored.has(id)) count++
       const value = new Uint8Array(HEADER_BYTES + record.bytes.length)
       value[0] = RECORD_FORMAT
       writeVersion(value, 1, version)
       value.set(record.bytes, HEADER_BYTES)
       ops.push({ type: 'put', key: flowKey(id), value })
-      ops.push({ type: 'put', key: changeKey(version, id), value: CHANGE_SAVED })
+      stored.add(id)
     }
-    known.set(id, { version, deleted: record.deleted === true })
   }
   await db.batch(ops)
   return count
 }
 
-/** What the store being built holds for the ids of `records` (flow record or tombstone). */
-async function lookUp (db: ClassicLevel<string, Uint8Array>, records: readonly BackupRecord[]): Promise<Map<string, Known>> {
+/** The ids of `records` the store being built holds a flow for. */
+async function lookUp (db: ClassicLevel<string, Uint8Array>, records: readonly BackupRecord[]): Promise<Set<string>> {
   const ids = [...new Set(records.map((record) => record.id))]
-  const [saved, deleted] = await Promise.all([
-    db.getMany(ids.map(flowKey)),
-    db.getMany(ids.map(tombstoneKey))
-  ])
-  const known = new Map<string, Known>()
-  for (let i = 0; i < ids.length; i++) {
-    const record = saved[i]
-    const tombstone = decodeVersion(deleted[i])
-    if (record !== undefined) {
-      known.set(ids[i]!, { version: recordVersion(record) ?? 0, deleted: false })
-    } else if (tombstone !== undefined) {
-      known.set(ids[i]!, { version: tombstone, deleted: true })
-    }
-  }
-  return known
+  const saved = await db.getMany(ids.map(flowKey))
+  const stored = new Set<string>()
+  for (let i = 0; i < ids.length; i++) if (saved[i] !== undefined) stored.add(ids[i]!)
+  return stored
 }

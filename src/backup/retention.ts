@@ -322,12 +322,19 @@ export async function backupToDirectory (store: BackupSource, dir: string, optio
   if (base !== undefined && base.version === store.version) return base
   const kind = base === undefined ? 'full' : 'changes'
   let file = await freeName(directory, store.version, kind)
-  const info = await store.backup(file, {
-    // The entry itself, not its version: the backup then checks its storeId in the snapshot.
-    since: base,
-    compressionLevel: options.compressionLevel,
-    onProgress: options.onProgress
-  })
+  let info
+  try {
+    info = await store.backup(file, {
+      // The entry itself, not its version: the backup then checks its storeId in the snapshot.
+      since: base,
+      compressionLevel: options.compressionLevel,
+      onProgress: options.onProgress
+    })
+  } catch (err) {
+    // The store's change log was pruned past the latest backup: a full backup instead.
+    if (base !== undefined && isFlowStoreError(err, 'FLOWSTORE_CHANGES_PRUNED')) return await backupToDirectory(store, dir, { ...options, full: true })
+    throw err
+  }
   // The store may have committed between naming the file and taking the snapshot.
   if (!basename(file).startsWith(`flowstore-${info.version}-`)) {
     const renamed = await freeName(directory, info.version, kind)

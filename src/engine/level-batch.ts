@@ -1,16 +1,9 @@
-// The LevelDB side of a commit: what a LevelEngine knows about every id, and the ONE atomic
-// batch a commit becomes (flow puts and deletes, their change-record entries, tombstones, the
-// store version; see layout.ts).
-//
-// The change record holds one entry per id, at the version that last changed it, so a commit
-// must remove the id's previous entry (c!<prev>!<id>) and, when that was a deletion, its
-// tombstone (t!<id>). Reading them back would cost a storage read per save, so the engine
-// keeps them in memory: the version of every stored flow (filled by the open-time scan, one
-// number per flow) and of every tombstone. The same versions answer CommitEntry.ifVersion.
+// The LevelDB side of a commit: the ONE atomic batch a commit becomes (see layout.ts): a put
+// or delete per flow, the commit's change-log entry, and the store version. Nothing per id
+// is kept in memory for it: the log entry names the ids, so no earlier entry has to be found
+// and removed, and deletions leave no tombstone behind.
 
-import {
-  CHANGE_DELETED, CHANGE_SAVED, changeKey, encodeVersion, flowKey, tombstoneKey, VERSION_KEY, writeVersion
-} from '../layout.ts'
+import { encodeLogEntry, encodeVersion, flowKey, logKey, VERSION_KEY, writeVersion } from '../layout.ts'
 import type { CommitEntry } from './types.ts'
 
 // Encodings are set on each operation rather than on the batch: abstract-level spreads the
@@ -19,72 +12,34 @@ export type Operation =
   | { type: 'put', key: string, value: Uint8Array, keyEncoding: 'utf8', valueEncoding: 'view' }
   | { type: 'del', key: string, keyEncoding: 'utf8' }
 
-function put (key: string, value: Uint8Array): Operation {
+export function put (key: string, value: Uint8Array): Operation {
   return { type: 'put', key, value, keyEncoding: 'utf8', valueEncoding: 'view' }
 }
 
-function del (key: string): Operation {
+export function del (key: string): Operation {
   return { type: 'del', key, keyEncoding: 'utf8' }
 }
 
-export class CommittedIds {
-  /** Every stored flow: the version in its record header (0 when that header is damaged). */
-  readonly #saved = new Map<string, number>()
-  /** Every deleted id the store remembers: the version that deleted it. */
-  #deleted = new Map<string, number>()
-
-  /** Records a flow found by the open-time scan. */
-  loaded (id: string, version: number): void {
-    this.#saved.set(id, version)
-  }
-
-  /** Takes the tombstones found by the open-time scan (a map it keeps). */
-  deletedAt (tombstones: Map<string, number>): void {
-    this.#deleted = tombstones
-  }
-
-  /** The id's last committed version; 0 when it is not stored (never saved, or deleted). */
-  version (id: string): number {
-    return this.#saved.get(id) ?? 0
-  }
-
-  /**
-   * The batch that commits `entries` as `version`. Writes `version` into each record's header
-   * (the caller's array: the cached record then carries it).
-   */
-  operations (entries: readonly CommitEntry[], version: number): Operation[] {
-    const ops: Operation[] = []
-    const versionBytes = encodeVersion(version)
-    for (const { id, record } of entries) {
-      const saved = this.#saved.get(id)
-      const deleted = saved === undefined ? this.#deleted.get(id) : undefined
-      const prev = saved ?? deleted
-      if (prev !== undefined) ops.push(del(changeKey(prev, id)))
-      if (record !== undefined) {
-        writeVersion(record, 1, version)
-        ops.push(put(flowKey(id), record))
-        ops.push(put(changeKey(version, id), CHANGE_SAVED))
-        if (deleted !== undefined) ops.push(del(tombstoneKey(id)))
-      } else {
-        ops.push(del(flowKey(id)))
-        ops.push(put(tombstoneKey(id), versionBytes))
-        ops.push(put(changeKey(version, id), CHANGE_DELETED))
-      }
+/**
+ * The batch that commits `entries` as `version`; `logged` is how many changes the log held
+ * before it (the entry's `before`). Writes `version` into each record's header (the
+ * caller's array: the cached record then carries it).
+ */
+export function commitOperations (entries: readonly CommitEntry[], version: number, logged: number): Operation[] {
+  const ops: Operation[] = []
+  const ids: string[] = []
+  const deleted: boolean[] = []
+  for (const { id, record } of entries) {
+    if (record !== undefined) {
+      writeVersion(record, 1, version)
+      ops.push(put(flowKey(id), record))
+    } else {
+      ops.push(del(flowKey(id)))
     }
-    ops.push(put(VERSION_KEY, versionBytes))
-    return ops
+    ids.push(id)
+    deleted.push(record === undefined)
   }
-
-  /** Takes in a batch that was written. */
-  committed (entries: readonly CommitEntry[], version: number): void {
-    for (const { id, record } of entries) {
-      if (record !== undefined) {
-        this.#saved.set(id, version)
-        this.#deleted.delete(id)
-      } else {
-        this.#saved.delete(id)
-        this.#deleted.set(id, version)
-      }
-    }
-  }
+  ops.push(put(logKey(version), encodeLogEntry(logged, ids, deleted)))
+  ops.push(put(VERSION_KEY, encodeVersion(version)))
+  return ops
 }

@@ -1,28 +1,51 @@
 // Open-time load of a LevelDB store: one sequential scan of every flow record (keys and raw
-// bytes, nothing decoded, each handed to `onFlow`), the tombstones, and the store version.
-// The only full read a LevelEngine makes; it creates the layout and identity of a new store.
+// bytes, nothing decoded, each handed to `onFlow`), the store version, and where the change
+// log stands (its first and last entries: nothing else of it is read). The only full read a
+// LevelEngine makes; it creates the layout and identity of a new store, and migrates a store
+// of layout 1 (level-migrate.ts).
 
+import { isUtf8 } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
 import { FlowStoreError } from '../errors.ts'
 import {
-  checkKeyBytes, decodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, LAYOUT_VERSION,
-  keyString, STORE_ID_KEY, TOMBSTONE_PREFIX, TOMBSTONE_RANGE, VERSION_KEY
+  checkKeyBytes, decodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, HORIZON_KEY, keyString, LAYOUT_VERSION, LOG_RANGE, logEntryHeader,
+  STORE_ID_KEY, VERSION_KEY
 } from '../layout.ts'
 import { isLevelCorruption, levelCorruptionError } from '../leveldb/corruption.ts'
-import type { EngineState } from './types.ts'
+import type { LogState } from './level-log.ts'
 import type { Database } from './level-location.ts'
+import { migrateLayout1, removeLayout1Leftovers } from './level-migrate.ts'
 
 // A large read-ahead buffer: measured here, it halves a full scan against the default.
 const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
 const SCAN_BATCH = 1000
 
-export async function loadState (db: Database, onFlow: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<EngineState> {
+export interface LoadedState {
+  readonly storeId: string
+  readonly version: number
+  readonly log: LogState
+}
+
+/**
+ * Reads the store's state and streams its flows to `onFlow`, or only their ids (as UTF-8
+ * bytes, valid during the call) to `onId`. `keyProblem` (see checkKeyBytes) is set for a key
+ * that no id names exactly; onId gets no such key: it goes to `onFlow` with its record.
+ */
+export async function loadState (
+  db: Database,
+  onFlow: ((id: string, record: Uint8Array, keyProblem: string | undefined) => void) | undefined,
+  onId?: (id: Uint8Array) => void
+): Promise<LoadedState> {
   try {
     const format = await db.get(FORMAT_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined
     if (format === undefined) {
       await db.put(FORMAT_KEY, Uint8Array.of(LAYOUT_VERSION), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    } else if (format.length === 1 && format[0] === 1) {
+      await migrateLayout1(db)
     } else if (format.length !== 1 || format[0] !== LAYOUT_VERSION) {
-      throw new FlowStoreError('FLOWSTORE_INCOMPATIBLE', `This database was written by an incompatible flowstore layout (${Array.from(format).join(',')}); this version reads layout ${LAYOUT_VERSION}`)
+      throw new FlowStoreError('FLOWSTORE_INCOMPATIBLE', `This database was written by an incompatible flowstore layout (${Array.from(format).join(',')}); this version reads layouts 1 and ${LAYOUT_VERSION}`)
+    } else {
+      await removeLayout1Leftovers(db)
     }
     let storeId = (await db.get(STORE_ID_KEY, { keyEncoding: 'utf8', valueEncoding: 'utf8' }) as string | undefined)
     if (storeId === undefined) {
@@ -30,18 +53,41 @@ export async function loadState (db: Database, onFlow: (id: string, record: Uint
       await db.put(STORE_ID_KEY, storeId, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
     }
     const version = decodeVersion(await db.get(VERSION_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined) ?? 0
-
-    await scan(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow)
-    const tombstones = new Map<string, number>()
-    await scan(db, TOMBSTONE_RANGE, TOMBSTONE_PREFIX.length, (id, value, keyProblem) => {
-      if (keyProblem === undefined) tombstones.set(id, decodeVersion(value) ?? 0)
-    })
-    return { tombstones, version, storeId }
+    const log = await logState(db)
+    if (onId !== undefined) await scanKeys(db, FLOW_RANGE, FLOW_PREFIX.length, onId, onFlow)
+    else await scan(db, FLOW_RANGE, FLOW_PREFIX.length, onFlow!)
+    return { storeId, version, log }
   } catch (err) {
     if (err instanceof FlowStoreError) throw err
     // A damaged table block (LevelDB checks what it can while reading).
     if (isLevelCorruption(err)) throw levelCorruptionError((db as { location?: string }).location, err)
     throw new FlowStoreError('FLOWSTORE_OPEN_FAILED', 'Reading the store at open failed', { cause: err })
+  }
+}
+
+/** The change log's horizon and size, from m!horizon and its first and last entries. */
+export async function logState (db: Database): Promise<LogState> {
+  const horizon = decodeVersion(await db.get(HORIZON_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined) ?? 0
+  const first = await edge(db, false)
+  const last = await edge(db, true)
+  if (first === undefined || last === undefined) return { horizon, logged: 0, oldest: 0 }
+  return { horizon, logged: last.before + last.count, oldest: first.before }
+}
+
+async function edge (db: Database, reverse: boolean): Promise<{ before: number, count: number } | undefined> {
+  const iterator = db.iterator({
+    gte: Buffer.from(LOG_RANGE.gte),
+    lt: Buffer.from(LOG_RANGE.lt),
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    reverse,
+    limit: 1
+  } as never) as unknown as { next (): Promise<[Uint8Array, Uint8Array] | undefined>, close (): Promise<void> }
+  try {
+    const entry = await iterator.next()
+    return entry === undefined ? undefined : logEntryHeader(entry[1])
+  } finally {
+    await iterator.close()
   }
 }
 
@@ -70,4 +116,41 @@ async function scan (
   } finally {
     await iterator.close()
   }
+}
+
+async function scanKeys (
+  db: Database,
+  range: { readonly gte: string, readonly lt: string },
+  prefixLength: number,
+  onKey: (id: Uint8Array) => void,
+  onBadKey: ((id: string, record: Uint8Array, keyProblem: string | undefined) => void) | undefined
+): Promise<void> {
+  const iterator = db.keys({
+    gte: Buffer.from(range.gte),
+    lt: Buffer.from(range.lt),
+    keyEncoding: 'view',
+    highWaterMarkBytes: SCAN_HIGH_WATER_MARK_BYTES
+  } as never) as unknown as { nextv (size: number): Promise<Uint8Array[]>, close (): Promise<void> }
+  try {
+    for (;;) {
+      const keys = await iterator.nextv(SCAN_BATCH)
+      if (keys.length === 0) break
+      for (const key of keys) {
+        const id = key.subarray(prefixLength)
+        // A key no id names exactly (rare: foreign writes) is read whole and handed over as
+        // load() would, so that it is listed and refused rather than bent into another id.
+        if (id.length > 0 && isUtf8(id)) onKey(id)
+        else if (onBadKey !== undefined) await badKey(db, key, prefixLength, onBadKey)
+      }
+    }
+  } finally {
+    await iterator.close()
+  }
+}
+
+async function badKey (db: Database, key: Uint8Array, prefixLength: number, onFlow: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<void> {
+  const record = await db.get(Buffer.from(key) as never, { keyEncoding: 'view', valueEncoding: 'view' } as never) as Uint8Array | undefined
+  if (record === undefined) return
+  const id = keyString(key, prefixLength)
+  onFlow(id, record, checkKeyBytes(key, prefixLength, id) ?? 'an id that is not valid UTF-8')
 }

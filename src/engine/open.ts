@@ -3,7 +3,7 @@
 // pulls in `pg`), or an Engine object made by the caller (e.g. by `postgres({ … })`).
 
 import { FlowStoreError } from '../errors.ts'
-import { LevelEngine } from './level-engine.ts'
+import { LevelEngine, type LevelEngineOptions } from './level-engine.ts'
 import { type Database, isDatabase } from './level-location.ts'
 import type { Engine } from './types.ts'
 
@@ -22,13 +22,16 @@ export function isEngine (value: unknown): value is Engine {
     typeof engine.watch === 'function' && typeof engine.close === 'function'
 }
 
-/** The engine for `location`; nothing is opened yet (that is engine.load()). */
-export async function engineFor (location: StoreLocation): Promise<Engine> {
+/**
+ * The engine for `location`; nothing is opened yet (that is engine.load()). `level`: the
+ * options of a LevelEngine made here.
+ */
+export async function engineFor (location: StoreLocation, level: LevelEngineOptions = {}): Promise<Engine> {
   if (typeof location === 'string') {
     if (POSTGRES_URL.test(location)) return await postgresEngine(location)
-    return new LevelEngine(location)
+    return new LevelEngine(location, level)
   }
-  if (isDatabase(location)) return new LevelEngine(location)
+  if (isDatabase(location)) return new LevelEngine(location, level)
   if (isEngine(location)) return location
   throw new TypeError(`FlowStore.open() takes a directory path, a postgres:// URL, an abstract-level database or an engine, got ${describe(location)}`)
 }

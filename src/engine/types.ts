@@ -16,8 +16,11 @@ export interface EngineState {
   readonly storeId: string
   /** The last committed store version (0 for a new store). */
   readonly version: number
-  /** Deleted ids with the version that deleted them, as far as the engine still records them. */
-  readonly tombstones: Map<string, number>
+  /**
+   * Deleted ids with the version that deleted them, as far as the engine still records them
+   * and reads them at load (LevelEngine does not: its deletions live in its change log).
+   */
+  readonly tombstones?: Map<string, number>
 }
 
 /** One id's change in a commit. */
@@ -69,7 +72,10 @@ export interface EngineSnapshot {
   readonly storeId: string
   /** Every flow: batches of [id, record]. */
   flows (): AsyncIterable<Array<readonly [string, Uint8Array]>>
-  /** The changes after `version` as of this snapshot, saved ones with their records. */
+  /**
+   * The changes after `version` as of this snapshot, saved ones with their records; rejects
+   * with FLOWSTORE_CHANGES_PRUNED as engine.changesSince() does.
+   */
   changesSince (version: number): AsyncIterable<EngineChange[]>
   /** Releases the snapshot (always called, in a finally). */
   close (): Promise<void>
@@ -97,6 +103,21 @@ export interface Engine {
   load (onFlow: (id: string, record: Uint8Array, keyProblem?: string) => void): Promise<EngineState>
 
   /**
+   * Optional: as load(), but hands out the ids only, leaving the records in storage (the
+   * store's `preload: 'keys'` mode, for stores larger than memory): each id as its UTF-8
+   * bytes, valid only during the call (the store copies them into its index of ids, with no
+   * string made per id). A key that no id names exactly goes to `onUnreadable` with its
+   * record, as load() would hand it over. An engine that has it has readSync() too.
+   */
+  loadIds? (onId: (id: Uint8Array) => void, onUnreadable?: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<EngineState>
+
+  /**
+   * Optional (with loadIds): the committed record of `id`, read synchronously (reads stay
+   * synchronous in `preload: 'keys'` mode); undefined when there is none.
+   */
+  readSync? (id: string): Uint8Array | undefined
+
+  /**
    * Commits every entry in ONE atomic write that bumps the version by one and records the
    * changes. Rejects with FLOWSTORE_CONFLICT (nothing written; the error's `ids` lists every
    * entry whose ifVersion did not hold) or FLOWSTORE_WRITE_FAILED / FLOWSTORE_DISCONNECTED
@@ -105,7 +126,12 @@ export interface Engine {
    */
   commit (entries: readonly CommitEntry[], options: { readonly sync: boolean }): Promise<CommitResult>
 
-  /** What changed after `version`, from the persisted change record (never a full scan). */
+  /**
+   * What changed after `version`, from the persisted change record (never a full scan).
+   * Rejects with FLOWSTORE_CHANGES_PRUNED (its `horizon`: the oldest version it can answer
+   * from) when the record no longer reaches back to `version`: the engine keeps a bounded
+   * record, and the caller reads the whole store instead.
+   */
   changesSince (version: number, options?: { readonly records?: boolean }): Promise<EngineChanges>
 
   /** A consistent snapshot for backups, taken while writers go on. */

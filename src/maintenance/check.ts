@@ -2,15 +2,21 @@
 // lock (FLOWSTORE_LOCKED while a FlowStore has it open, here or in another process), checks
 // LevelDB's files first (CURRENT, the manifest, the write-ahead logs, and the checksum of
 // every block of every table file), and only when they are sound opens the database and
-// reads every entry: every flow must decode, and the change record must agree with the
-// flows, the tombstones and the store version (the invariants layout.ts describes):
+// reads every entry: every flow must decode, and the change log must agree with the flows
+// and the store version (the invariants layout.ts describes):
 //
-//   - each flow's header version has exactly one change-record entry c!<version>!<id>, saved;
-//   - each tombstone t!<id> has exactly one change-record entry, deleted, at its version;
-//   - no change-record entry without its flow or tombstone, no id with both;
-//   - no version above the store version m!version;
-//   - every key under the flow, tombstone and change-record prefixes names an id exactly (a
-//     non-empty id of valid UTF-8) and every change key parses.
+//   - every change-log entry L!<version> parses, lies above the horizon m!horizon and at or
+//     below the store version m!version, and continues the count of the entry before it;
+//   - the latest change the log holds for an id says what is stored: saved at the version
+//     in the flow's header, or deleted (then there is no flow);
+//   - a flow the log holds no change for is at or below the horizon (its change was pruned);
+//   - every key under the flow and change-log prefixes (and layout 1's tombstone and
+//     change-record prefixes) names an id exactly (a non-empty id of valid UTF-8) and every
+//     log or change key parses.
+//
+// A store of layout 1 (not opened by this version yet) is checked against layout 1's
+// invariants: each flow's header version and each tombstone t!<id> has exactly one
+// change-record entry c!<version>!<id>; no entry without its flow or tombstone.
 
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -19,7 +25,8 @@ import { FlowCodec } from '../codec.ts'
 import { noop } from '../deferred.ts'
 import { FlowStoreError, isFlowStoreError } from '../errors.ts'
 import {
-  decodeVersion, FLOW_PREFIX, FORMAT_KEY, keyString, LAYOUT_VERSION, MAX_VERSION, recordVersion, STORE_ID_KEY, TOMBSTONE_PREFIX, VERSION_KEY
+  decodeLogEntry, decodeVersion, FLOW_PREFIX, FORMAT_KEY, HORIZON_KEY, keyString, LAYOUT_VERSION, LOG_PREFIX, type LogEntry, MAX_VERSION, recordVersion,
+  STORE_ID_KEY, TOMBSTONE_PREFIX, VERSION_KEY
 } from '../layout.ts'
 import { isLevelCorruption } from '../leveldb/corruption.ts'
 import { inspectDatabaseFiles } from '../leveldb/leveldb-files.ts'
@@ -32,7 +39,7 @@ export type CheckProblemKind =
   | 'file'
   /** A flow's stored value does not decode (FLOWSTORE_DECODE_ERROR when read). */
   | 'undecodable'
-  /** A flow, tombstone or change-record entry disagrees with the others. */
+  /** A flow, change-log entry (or layout 1's tombstone or change-record entry) disagrees with the others. */
   | 'change-record'
   /** A version is missing, malformed or above the store version. */
   | 'version'
@@ -205,6 +212,7 @@ async function checkEntries (directory: string, add: (problem: CheckProblem) => 
   // A flow's header version, or undefined when its header is damaged (it is undecodable).
   const flows = new Map<string, number | undefined>()
   const tombstones = new Map<string, number | undefined>()
+  const log: Array<{ version: number, entry: LogEntry | undefined }> = []
   const meta = new Map<string, Uint8Array>()
   let others = 0
   let complete = true
@@ -213,6 +221,9 @@ async function checkEntries (directory: string, add: (problem: CheckProblem) => 
   try {
     await db.open()
     await scanDatabase(db, {
+      log (version, value) {
+        log.push({ version, entry: decodeLogEntry(value) })
+      },
       change (id, version, value) {
         const deleted = value.length === 1 && value[0] === 1
         if (!(value.length === 1 && (value[0] === 0 || value[0] === 1))) {
@@ -247,7 +258,7 @@ async function checkEntries (directory: string, add: (problem: CheckProblem) => 
         add({
           kind: flow ? 'undecodable' : 'change-record',
           ...(flow || tombstone ? { id: text.slice(2) } : {}),
-          message: `${flow ? 'flow record' : tombstone ? 'tombstone' : 'change-record entry'} under key ${JSON.stringify(text)} (hex ${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}) has ${problem}: a store never writes such a key${flow ? ', and reading it fails' : ''}`
+          message: `${flow ? 'flow record' : tombstone ? 'tombstone' : text.startsWith(LOG_PREFIX) ? 'change-log entry' : 'change-record entry'} under key ${JSON.stringify(text)} (hex ${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')}) has ${problem}: a store never writes such a key${flow ? ', and reading it fails' : ''}`
         })
       }
     }, { afterBatch: onProgress === undefined ? undefined : entriesProgress(db, 'values', onProgress) })
@@ -267,15 +278,76 @@ async function checkEntries (directory: string, add: (problem: CheckProblem) => 
 
   const version = decodeVersion(meta.get(VERSION_KEY))
   const format = meta.get(FORMAT_KEY)
+  const layout1 = format !== undefined && format.length === 1 && format[0] === 1
   if (format === undefined) notes.push('no layout version (m!format) yet: the next open writes it')
+  else if (layout1) notes.push(`layout 1: the next open migrates the store to layout ${LAYOUT_VERSION}`)
   else if (format.length !== 1 || format[0] !== LAYOUT_VERSION) add({ kind: 'metadata', message: `the layout version (m!format) is ${Array.from(format).join(',')}, not ${LAYOUT_VERSION}` })
   if (meta.get(STORE_ID_KEY) === undefined) notes.push('no store id (m!id) yet: the next open makes one')
   if (meta.has(VERSION_KEY) && version === undefined) add({ kind: 'metadata', message: 'the store version (m!version) is malformed' })
   const storeVersion = version ?? 0
-  if (version === undefined && (flows.size > 0 || tombstones.size > 0 || changes.size > 0)) {
+  if (version === undefined && (flows.size > 0 || tombstones.size > 0 || changes.size > 0 || log.length > 0)) {
     add({ kind: 'version', message: 'the store version (m!version) is missing, yet the store holds flows or changes' })
   }
+  const checkVersion = (id: string, what: string, v: number | undefined): void => {
+    if (v === undefined || v < 1 || v > MAX_VERSION) add({ kind: 'version', id, message: `${what} ${JSON.stringify(id)} has no valid version` })
+    else if (v > storeVersion) add({ kind: 'version', id, message: `${what} ${JSON.stringify(id)} is at version ${v}, above the store version ${storeVersion}` })
+  }
+  if (layout1) return { complete, version, counts: checkLayout1(flows, tombstones, changes, storeVersion, checkVersion, add) }
+  if (tombstones.size > 0 || changes.size > 0) {
+    notes.push(`${tombstones.size + [...changes.values()].reduce((sum, list) => sum + list.length, 0)} tombstone(s) and change-record entries of layout 1 left by an interrupted migration: the next open clears them`)
+  }
 
+  const horizonBytes = meta.get(HORIZON_KEY)
+  const horizon = decodeVersion(horizonBytes) ?? 0
+  if (horizonBytes !== undefined && decodeVersion(horizonBytes) === undefined) add({ kind: 'metadata', message: 'the change-log horizon (m!horizon) is malformed' })
+  else if (horizon > storeVersion) add({ kind: 'metadata', message: `the change-log horizon (m!horizon) is ${horizon}, above the store version ${storeVersion}` })
+  // The latest change the log holds for each id, in log (version) order.
+  const latest = new Map<string, Entry>()
+  let changeCount = 0
+  let expectedBefore: number | undefined
+  for (const { version: at, entry } of log) {
+    if (entry === undefined) {
+      add({ kind: 'change-record', message: `the change-log entry at version ${at} is malformed` })
+      expectedBefore = undefined
+      continue
+    }
+    if (at <= horizon || at > storeVersion) add({ kind: 'version', message: `the change-log entry at version ${at} lies outside ${horizon + 1}..${storeVersion} (the horizon and the store version)` })
+    if (expectedBefore !== undefined && entry.before !== expectedBefore) {
+      add({ kind: 'change-record', message: `the change-log entry at version ${at} counts ${entry.before} changes before it; the entry before it ends at ${expectedBefore}` })
+    }
+    expectedBefore = entry.before + entry.count
+    changeCount += entry.count
+    entry.ids.forEach((id, i) => { latest.set(id, { version: at, deleted: entry.deleted[i]! }) })
+  }
+  let deletions = 0
+  for (const [id, header] of flows) {
+    if (header === undefined) continue
+    checkVersion(id, 'flow', header)
+    const change = latest.get(id)
+    if (change === undefined) {
+      if (header > horizon) add({ kind: 'change-record', id, message: `flow ${JSON.stringify(id)} (version ${header}) has no change-log entry, and its version is above the horizon ${horizon}` })
+    } else if (change.deleted) {
+      add({ kind: 'change-record', id, message: `flow ${JSON.stringify(id)} is stored (version ${header}), but the change log says it was deleted at version ${change.version}` })
+    } else if (change.version !== header) {
+      add({ kind: 'change-record', id, message: `flow ${JSON.stringify(id)} is at version ${header}, but the change log says it was last saved at version ${change.version}` })
+    }
+  }
+  for (const [id, change] of latest) {
+    if (change.deleted) deletions++
+    else if (!flows.has(id)) add({ kind: 'change-record', id, message: `the change log says ${JSON.stringify(id)} was saved at version ${change.version}, but there is no flow record` })
+  }
+  return { complete, version, counts: { flows: flows.size, tombstones: deletions, changes: changeCount } }
+}
+
+/** The invariants of a layout-1 store (see the header). */
+function checkLayout1 (
+  flows: ReadonlyMap<string, number | undefined>,
+  tombstones: ReadonlyMap<string, number | undefined>,
+  changes: ReadonlyMap<string, Entry[]>,
+  storeVersion: number,
+  checkVersion: (id: string, what: string, v: number | undefined) => void,
+  add: (problem: CheckProblem) => void
+): EntriesResult['counts'] {
   const matches = (id: string, wanted: Entry): void => {
     const entries = changes.get(id) ?? []
     const what = wanted.deleted ? 'tombstone' : 'flow'
@@ -287,10 +359,6 @@ async function checkEntries (directory: string, add: (problem: CheckProblem) => 
       const entry = entries[0]!
       add({ kind: 'change-record', id, message: `${what} ${JSON.stringify(id)} is at version ${wanted.version}, but its change-record entry says ${entry.deleted ? 'deleted' : 'saved'} at version ${entry.version}` })
     }
-  }
-  const checkVersion = (id: string, what: string, v: number | undefined): void => {
-    if (v === undefined || v < 1 || v > MAX_VERSION) add({ kind: 'version', id, message: `${what} ${JSON.stringify(id)} has no valid version` })
-    else if (v > storeVersion) add({ kind: 'version', id, message: `${what} ${JSON.stringify(id)} is at version ${v}, above the store version ${storeVersion}` })
   }
   for (const [id, v] of flows) {
     if (v !== undefined) {
@@ -313,5 +381,5 @@ async function checkEntries (directory: string, add: (problem: CheckProblem) => 
       if (entry.version < 1 || entry.version > storeVersion) add({ kind: 'version', id, message: `change-record entry of ${JSON.stringify(id)} is at version ${entry.version}, outside 1..${storeVersion}` })
     }
   }
-  return { complete, version, counts: { flows: flows.size, tombstones: tombstones.size, changes: changeCount } }
+  return { flows: flows.size, tombstones: tombstones.size, changes: changeCount }
 }

@@ -11,10 +11,11 @@
 //   3. LevelDB's own repair (ClassicLevel.repair) runs on the copy: it reads every table and
 //      log, keeps the newest entry of each key, and writes a new manifest;
 //   4. a new store is rebuilt from what survived, consistently: flows that decode (and were
-//      not served from a damaged block) are kept; the change record, the tombstones and the
-//      store version are rebuilt; every flow lost or reverted to an older revision gets a
-//      change at a new version, so `changesSince()` and changed-only backups see it; the
-//      store gets a new identity (its history may have forked, as for a restored store);
+//      not served from a damaged block) are kept; the store version is rebuilt; every flow
+//      lost or reverted to an older revision gets a change at a new version, the repair's
+//      one change-log entry, so `changesSince()` sees it; the log starts there (its horizon is
+//      the version before: older changes are not known for sure); the store gets a new
+//      identity (its history may have forked, as for a restored store);
 //   5. the rebuilt store is checked again; only if it is sound is it swapped into place, and
 //      the original is kept next to it as `<dir>.before-repair-<timestamp>`.
 
@@ -27,8 +28,8 @@ import { FlowCodec } from '../codec.ts'
 import { noop } from '../deferred.ts'
 import { FlowStoreError, isFlowStoreError } from '../errors.ts'
 import {
-  CHANGE_DELETED, CHANGE_SAVED, changeKey, decodeVersion, encodeVersion, FLOW_RANGE, flowKey, FORMAT_KEY, LAYOUT_VERSION,
-  MAX_VERSION, recordVersion, STORE_ID_KEY, tombstoneKey, VERSION_KEY, writeVersion
+  decodeLogEntry, decodeVersion, encodeLogEntry, encodeVersion, FLOW_RANGE, flowKey, FORMAT_KEY, HORIZON_KEY, LAYOUT_VERSION,
+  logKey, MAX_VERSION, recordVersion, STORE_ID_KEY, tombstoneKey, VERSION_KEY, writeVersion
 } from '../layout.ts'
 import { type CheckReport, checkHeldDirectory, entriesProgress, type MaintenanceProgress, requireDatabase } from './check.ts'
 import { isLevelDbFile } from '../leveldb/leveldb-files.ts'
@@ -78,7 +79,7 @@ export interface RepairReport {
   readonly recovered: readonly string[]
   /** Recovered flows whose latest revision is lost: an older one was recovered. */
   readonly reverted: readonly RevertedFlow[]
-  /** Flows that could not be recovered (a deletion is recorded for each). */
+  /** Flows that could not be recovered (a deletion is recorded for each, in the change log). */
   readonly lost: readonly LostFlow[]
   /** What was damaged and left out: file by file, the blocks, records and bytes dropped. */
   readonly dropped: readonly string[]
@@ -155,7 +156,7 @@ export async function repairStore (location: string, options: RepairOptions = {}
       dropped: evidence.dropped,
       version: plan.version,
       flows: plan.kept.size,
-      tombstones: plan.tombstones.size,
+      tombstones: plan.lost.length,
       durationMs: performance.now() - started
     }
   } catch (err) {
@@ -223,9 +224,10 @@ async function cleanDamagedFiles (directory: string): Promise<Evidence> {
 
 /**
  * Keys written by a damaged part of a log, as far as its bytes tell: the write batch a
- * damaged record starts, parsed while it parses; then, anywhere in the bytes, change-record
- * keys (c!<12 hex digits>!<id>, framed as batch entries), which name every id a commit
- * saved or deleted: distinctive enough to find in damaged bytes and in later fragments.
+ * damaged record starts, parsed while it parses; then, anywhere in the bytes, the change-log
+ * entries (a L!<12 hex digits> key framed as a batch entry, then its value, parsed as far as
+ * it goes) and layout 1's change-record keys (c!<12 hex digits>!<id>), which name every id a
+ * commit saved or deleted: distinctive enough to find in damaged bytes and in later fragments.
  */
 function writeBatchKeys (bytes: Uint8Array): Uint8Array[] {
   const keys: Uint8Array[] = []
@@ -267,7 +269,32 @@ function writeBatchKeys (bytes: Uint8Array): Uint8Array[] {
     if (!hex) continue
     keys.push(Buffer.concat([Buffer.from('f!'), bytes.subarray(i + 15, i + length)]))
   }
+  for (let i = 2; i + 14 < bytes.length; i++) {
+    // [tag 1: a put][key length 14]['L!' + 12 hex digits][value length: varint][log entry]
+    if (bytes[i] !== 0x4c || bytes[i + 1] !== 0x21 || bytes[i - 1] !== 14 || bytes[i - 2] !== 1) continue
+    let hex = true
+    for (let j = i + 2; j < i + 14 && hex; j++) hex = (bytes[j]! >= 0x30 && bytes[j]! <= 0x39) || (bytes[j]! >= 0x61 && bytes[j]! <= 0x66)
+    if (!hex) continue
+    let pos = i + 14
+    while (pos < bytes.length && bytes[pos]! >= 0x80) pos++
+    for (const id of logEntryIds(bytes.subarray(pos + 1))) keys.push(Buffer.concat([Buffer.from('f!'), Buffer.from(id, 'utf8')]))
+  }
   return keys
+}
+
+/** The ids of a change-log entry, as far as its bytes go (they may be cut short or damaged). */
+function logEntryIds (bytes: Uint8Array): string[] {
+  const ids: string[] = []
+  // [format 1][before 6][count 4], then [flag][length: 4 bytes BE][id] per change.
+  if (bytes.length < 11 || bytes[0] !== 1) return ids
+  for (let at = 11; at + 5 <= bytes.length;) {
+    const flag = bytes[at]!
+    const length = ((bytes[at + 1]! << 24) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!) >>> 0
+    if ((flag !== 0 && flag !== 1) || length === 0 || length > 65536 || at + 5 + length > bytes.length) break
+    ids.push(Buffer.from(bytes.subarray(at + 5, at + 5 + length)).toString('utf8'))
+    at += 5 + length
+  }
+  return ids
 }
 
 interface Plan {
@@ -296,12 +323,20 @@ async function analyse (directory: string, evidence: Evidence, onProgress: Repai
   const db = new ClassicLevel<string, Uint8Array>(directory, { createIfMissing: false })
   try {
     await db.open()
+    const change = (id: string, version: number, deleted: boolean): void => {
+      if (!isVersion(version)) return
+      see(version)
+      const into = deleted ? deletes : saves
+      if ((into.get(id) ?? 0) < version) into.set(id, version)
+    }
     await scanDatabase(db, {
+      log (version, value) {
+        const entry = decodeLogEntry(value)
+        if (entry === undefined) return
+        entry.ids.forEach((id, i) => { change(id, version, entry.deleted[i]!) })
+      },
       change (id, version, value) {
-        if (!isVersion(version)) return
-        see(version)
-        const into = value.length === 1 && value[0] === 1 ? deletes : saves
-        if ((into.get(id) ?? 0) < version) into.set(id, version)
+        change(id, version, value.length === 1 && value[0] === 1)
       },
       flow (id, record) {
         try {
@@ -398,7 +433,11 @@ async function rebuild (from: string, to: string, plan: Plan, onProgress: Repair
       ops = []
       await target.batch(batch as never, options)
     }
+    // The repair's own commit: every flow stamped with its version, every flow lost. Older
+    // changes are not logged (the log's horizon is the version before the repair's).
+    const restamped: string[] = []
     await scanDatabase(source, {
+      log: noop,
       change: noop,
       flow (id, record) {
         const version = plan.kept.get(id)
@@ -407,7 +446,8 @@ async function rebuild (from: string, to: string, plan: Plan, onProgress: Repair
         writeVersion(copy, 1, version)
         flows++
         bytes += copy.length
-        ops.push({ type: 'put', key: flowKey(id), value: copy }, { type: 'put', key: changeKey(version, id), value: CHANGE_SAVED })
+        ops.push({ type: 'put', key: flowKey(id), value: copy })
+        if (version === plan.version) restamped.push(id)
       },
       tombstone: noop,
       meta: noop,
@@ -419,13 +459,15 @@ async function rebuild (from: string, to: string, plan: Plan, onProgress: Repair
         onProgress?.({ step: 'rebuild', done: flows, total: plan.kept.size, bytes, totalBytes: undefined })
       }
     })
-    for (const [id, version] of plan.tombstones) {
-      ops.push({ type: 'put', key: tombstoneKey(id), value: encodeVersion(version) }, { type: 'put', key: changeKey(version, id), value: CHANGE_DELETED })
-      if (ops.length >= BATCH_OPS) await flush()
+    await flush()
+    const lost = plan.lost.map((flow) => flow.id)
+    if (restamped.length + lost.length > 0) {
+      ops.push({ type: 'put', key: logKey(plan.version), value: encodeLogEntry(0, [...restamped, ...lost], [...restamped.map(() => false), ...lost.map(() => true)]) })
     }
     ops.push(
       { type: 'put', key: FORMAT_KEY, value: Uint8Array.of(LAYOUT_VERSION) },
       { type: 'put', key: VERSION_KEY, value: encodeVersion(plan.version) },
+      { type: 'put', key: HORIZON_KEY, value: encodeVersion(plan.version - 1) },
       { type: 'put', key: STORE_ID_KEY, value: Buffer.from(randomUUID(), 'utf8') }
     )
     const last = ops

@@ -1,21 +1,26 @@
 // One ordered pass over every key of a store's database, sorted into the layout's parts
-// (layout.ts): change-record entries, flow records, tombstones, metadata, and anything else.
+// (layout.ts): change-log entries, flow records, metadata, the change-record entries and
+// tombstones of layout 1, and anything else.
 // Used by check and repair, which must see what is really there, not what the store assumes.
 
-import { CHANGE_PREFIX, checkKeyBytes, FLOW_PREFIX, keyString, TOMBSTONE_PREFIX } from '../layout.ts'
+import { CHANGE_PREFIX, checkKeyBytes, FLOW_PREFIX, keyString, LOG_PREFIX, TOMBSTONE_PREFIX } from '../layout.ts'
 import type { Database } from '../engine/level-location.ts'
 
 export interface ScanHandler {
-  /** A well-formed change-record key; `value` should be [0] (saved) or [1] (deleted). */
+  /** A well-formed change-log key (layout 2); `value` should be a log entry. */
+  log (version: number, value: Uint8Array): void
+  /** A well-formed change-record key (layout 1); `value` should be [0] (saved) or [1] (deleted). */
   change (id: string, version: number, value: Uint8Array): void
   flow (id: string, record: Uint8Array): void
+  /** A tombstone (layout 1). */
   tombstone (id: string, value: Uint8Array): void
   meta (key: string, value: Uint8Array): void
   /** A key outside the layout (or a malformed change key, unless `foreign` is given). */
   other (key: string, value: Uint8Array): void
   /**
-   * When given: a key under a flow, tombstone or change-record prefix that a store never
-   * writes (an empty id, an id that is not UTF-8, a change key that does not parse), with
+   * When given: a key under a flow, change-log, tombstone or change-record prefix that a
+   * store never writes (an empty id, an id that is not UTF-8, a log or change key that does
+   * not parse), with
    * the reason; such keys then reach no other method.
    */
   foreign? (key: Uint8Array, problem: string, value: Uint8Array): void
@@ -24,6 +29,7 @@ export interface ScanHandler {
 const SCAN_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024
 const SCAN_BATCH = 1000
 const CHANGE_KEY = /^c!([0-9a-f]{12})!(.+)$/s
+const LOG_KEY = /^L!([0-9a-f]{12})$/
 
 interface NextvIterator {
   nextv (size: number): Promise<Array<[Uint8Array, Uint8Array]>>
@@ -73,6 +79,7 @@ function layoutKeyProblem (bytes: Uint8Array, key: string): string | undefined {
   for (const prefix of [FLOW_PREFIX, TOMBSTONE_PREFIX]) {
     if (key.startsWith(prefix)) return checkKeyBytes(bytes, prefix.length, key.slice(prefix.length))
   }
+  if (key.startsWith(LOG_PREFIX)) return LOG_KEY.test(key) ? undefined : `a key that is not ${LOG_PREFIX}<12 hex digits>`
   if (!key.startsWith(CHANGE_PREFIX)) return undefined
   const match = CHANGE_KEY.exec(key)
   if (match === null) return `a key that is not ${CHANGE_PREFIX}<12 hex digits>!<id>`
@@ -89,6 +96,10 @@ function route (key: string, value: Uint8Array, handler: ScanHandler): void {
     const match = CHANGE_KEY.exec(key)
     if (match === null) handler.other(key, value)
     else handler.change(match[2]!, parseInt(match[1]!, 16), value)
+  } else if (key.startsWith(LOG_PREFIX)) {
+    const match = LOG_KEY.exec(key)
+    if (match === null) handler.other(key, value)
+    else handler.log(parseInt(match[1]!, 16), value)
   } else if (key.startsWith('m!')) {
     handler.meta(key, value)
   } else {

@@ -18,7 +18,7 @@
 import { CachedFlow } from '../cached-flow.ts'
 import { FlowCodec } from '../codec.ts'
 import { noop } from '../deferred.ts'
-import { FlowStoreError } from '../errors.ts'
+import { FlowStoreError, isFlowStoreError } from '../errors.ts'
 import { FlowsView } from '../flows-view.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from '../layout.ts'
 import type { BackupInfo } from '../backup/types.ts'
@@ -228,7 +228,7 @@ export class RemoteFlows<F extends FlowShape> implements FlowSource<F> {
     const { version } = await connection.request('version', {}, parseVersion)
     if (version !== this.#version) {
       if (version < this.#version) await this.#loadAll(connection, true)
-      else await this.#changesSince(connection)
+      else await this.#changesSinceOrReload(connection)
     }
     this.#markFresh()
   }
@@ -259,7 +259,7 @@ export class RemoteFlows<F extends FlowShape> implements FlowSource<F> {
     if (first || hello.version < this.#version || (!sameOwner && this.#uncertain)) {
       await this.#loadAll(connection, !first)
     } else if (hello.version !== this.#version) {
-      await this.#changesSince(connection)
+      await this.#changesSinceOrReload(connection)
     }
     this.#backoffMs = FIRST_BACKOFF_MS
     this.#markFresh()
@@ -297,6 +297,17 @@ export class RemoteFlows<F extends FlowShape> implements FlowSource<F> {
     this.#version = end.version
     this.#uncertain = end.pending
     if (changes.length > 0) this.events.changed(changes)
+  }
+
+  /** #changesSince(), or every flow when the owner's change log no longer reaches the cached version. */
+  async #changesSinceOrReload (connection: OwnerConnection): Promise<void> {
+    try {
+      await this.#changesSince(connection)
+    } catch (err) {
+      // The owner refuses before it sends any part: nothing of the answer was applied.
+      if (!isFlowStoreError(err, 'FLOWSTORE_CHANGES_PRUNED')) throw err
+      await this.#loadAll(connection, true)
+    }
   }
 
   /**

@@ -4,7 +4,7 @@
 
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type BackupEntry, listBackups } from '../../index.ts'
+import { type BackupEntry, isFlowStoreError, listBackups } from '../../index.ts'
 import { OwnerClient } from '../../service/owner-client.ts'
 import { type Command, expectPositionals, stringOption } from '../command.ts'
 import { openOrReachOwner } from '../live-owner.ts'
@@ -64,7 +64,11 @@ export const statsCommand: Command = {
       try {
         let bytes = 0
         for (const id of store.flows.keys()) bytes += store.lazy(id)!.bytes.length
-        const { changes } = await store.changesSince(0)
+        // The deletions the change log still holds (older ones were pruned with it).
+        const { changes } = await store.changesSince(0).catch(async (err: unknown) => {
+          if (isFlowStoreError(err, 'FLOWSTORE_CHANGES_PRUNED')) return await store.changesSince(err.horizon!)
+          throw err
+        })
         stats = {
           db: reached.directory,
           storeId: store.storeId,
