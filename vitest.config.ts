@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // FLOWSTORE_VITEST_INCLUDE: test/exit-code.test.ts runs this configuration on one file.
+    include: [process.env.FLOWSTORE_VITEST_INCLUDE ?? 'test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -55,7 +55,7 @@ function resolvePreload (preload: unknown): 'all' | 'keys' {
 function resolveMaxCached (preload: unknown, maxCachedBytes: unknown): number {
   if (maxCachedBytes === undefined) return DEFAULT_MAX_CACHED_BYTES
   if (preload !== 'keys') throw new TypeError('Option maxCachedBytes applies only with preload: \'keys\'')
-  return resolveSize('maxCachedBytes', maxCachedBytes, Number.MAX_SAFE_INTEGER, 'bytes')
+  return resolveSize('maxCachedBytes', maxCachedBytes)
 }
 
 function resolveBoolean (name: string, value: unknown): boolean {
@@ -63,9 +63,10 @@ function resolveBoolean (name: string, value: unknown): boolean {
   return value
 }
 
-function resolveSize (name: string, value: unknown, max: number, why: string): number {
+function resolveSize (name: string, value: unknown, max = Number.MAX_SAFE_INTEGER, why?: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
-    throw new TypeError(`Option ${name} must be a positive integer of at most ${max} (${why}), got ${String(value)}`)
+    const bound = why === undefined ? '' : ` of at most ${max} (${why})`
+    throw new TypeError(`Option ${name} must be a positive integer${bound}, got ${String(value)}`)
   }
   return value
 }

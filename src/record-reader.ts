@@ -113,7 +113,13 @@ export class RecordReader {
       case 0xc5: this.#need(2); this.#position = at + 2; return this.#binary(view.getUint16(at))
       case 0xc6: this.#need(4); this.#position = at + 4; return this.#binary(view.getUint32(at))
       case 0xc7: return this.#ext8()
-      case 0xca: this.#need(4); this.#position = at + 4; return view.getFloat32(at)
+      case 0xca: {
+        this.#need(4)
+        this.#position = at + 4
+        const value = view.getFloat32(at)
+        if (value === 0 && 1 / value < 0) throw GIVE_UP // -0: a store never writes it
+        return value
+      }
       case 0xcb: {
         this.#need(8)
         this.#position = at + 8

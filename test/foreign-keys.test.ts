@@ -1,7 +1,7 @@
 // Foreign bytes a store never writes, in its keys and values: never bent silently into
 // something else. A "__proto__" key, an empty id, ids that are not UTF-8 (two of which would
-// read as one id, hiding a flow) and junk change-record entries each give
-// FLOWSTORE_DECODE_ERROR where they are read, and a problem in `flowstore check`.
+// read as one id, hiding a flow) each give FLOWSTORE_DECODE_ERROR where they are read, junk
+// change-log entries FLOWSTORE_CORRUPT, and each a problem in `flowstore check`.
 
 import { ClassicLevel } from 'classic-level'
 import { Packr } from 'msgpackr'
@@ -137,7 +137,46 @@ describe('a flow stored under an empty id (the key "f!")', () => {
   })
 })
 
-describe('junk change-record entries', () => {
+/** A change-log entry as a store writes it: [0x01][changes before: 6 bytes][count: 4 bytes], then per change [flag][length: 4 bytes][id]. */
+function logEntry (before: number, changes: Array<[number, Uint8Array]>): Buffer {
+  const head = Buffer.alloc(11)
+  head[0] = 0x01
+  head.writeUIntBE(before, 1, 6)
+  head.writeUInt32BE(changes.length, 7)
+  return Buffer.concat([head, ...changes.map(([flag, id]) => { const c = Buffer.alloc(5); c[0] = flag; c.writeUInt32BE(id.length, 1); return Buffer.concat([c, id]) })])
+}
+
+// The store of storeWith() logged one change (flow a, version 1): junk comes after it.
+describe('junk change-log entries', () => {
+  const junk: Array<[string, Buffer, Uint8Array]> = [
+    ['a version that is not hex', bytes('L!zzzzzzzzzzzz'), logEntry(1, [[0, bytes('b')]])],
+    ['more after the version', bytes('L!000000000002?'), logEntry(1, [[0, bytes('b')]])],
+    ['an empty id', bytes('L!000000000002'), logEntry(1, [[0, bytes('')]])],
+    ['an id that is not UTF-8', bytes('L!000000000002'), logEntry(1, [[0, bytes([0xff])]])],
+    ['a flag that is neither saved nor deleted', bytes('L!000000000002'), logEntry(1, [[7, bytes('b')]])],
+    ['a value that is not an entry', bytes('L!000000000002'), Uint8Array.of(7)]
+  ]
+
+  it.each(junk)('with %s make changesSince() fail with FLOWSTORE_CORRUPT, not return a bent change', async (_name, key, value) => {
+    const dir = await storeWith([[key, value]])
+    const store = await FlowStore.open(dir)
+    try {
+      const err = await store.changesSince(0).then((result) => result, (e: unknown) => e)
+      expect(isFlowStoreError(err, 'FLOWSTORE_CORRUPT'), JSON.stringify(err)).toBe(true)
+      expect(store.get('a')).toEqual({ id: 'a' })
+    } finally {
+      await store.close()
+    }
+  })
+
+  it.each(junk)('with %s are reported by flowstore check', async (_name, key, value) => {
+    const dir = await storeWith([[key, value]])
+    const problems = await problemsOf(dir)
+    expect(problems.some((p) => p.kind === 'change-record' || p.kind === 'version'), JSON.stringify(problems)).toBe(true)
+  })
+})
+
+describe('junk change-record entries of layout 1', () => {
   const junk: Array<[string, Buffer, Uint8Array]> = [
     ['a version that is not hex', bytes('c!zzzzzzzzzzzz!a'), Uint8Array.of(0)],
     ['no "!" after the version', bytes('c!000000000001?a'), Uint8Array.of(0)],
@@ -145,18 +184,6 @@ describe('junk change-record entries', () => {
     ['an id that is not UTF-8', bytes('c!000000000001!', [0xff]), Uint8Array.of(0)],
     ['a value that is neither [0] nor [1]', bytes('c!000000000001!b'), Uint8Array.of(7)]
   ]
-
-  it.each(junk)('with %s make changesSince() fail with FLOWSTORE_DECODE_ERROR, not return a bent change', async (_name, key, value) => {
-    const dir = await storeWith([[key, value]])
-    const store = await FlowStore.open(dir)
-    try {
-      const err = await store.changesSince(0).then((result) => result, (e: unknown) => e)
-      expect(isFlowStoreError(err, 'FLOWSTORE_DECODE_ERROR'), JSON.stringify(err)).toBe(true)
-      expect(store.get('a')).toEqual({ id: 'a' })
-    } finally {
-      await store.close()
-    }
-  })
 
   it.each(junk)('with %s are reported by flowstore check', async (_name, key, value) => {
     const dir = await storeWith([[key, value]])
