@@ -18,10 +18,10 @@ const LAYERS: ReadonlyArray<{ readonly name: string, readonly files: RegExp }> =
   { name: 'public API', files: /^index\.ts$/ },
   { name: 'services over a store (FlowService and the owner socket, legacy JSON)', files: /^(service|legacy)\// },
   { name: 'tools over a store (backup directories, restore, verify, check, repair)', files: /^(backup\/(?!(export|format|types)\.ts$)|maintenance\/(check|repair|lock|scan)\.ts$)/ },
-  { name: 'store (cache, flusher, transactions)', files: /^(store|transaction|flows-view|flusher|loader)\.ts$/ },
+  { name: 'store (cache, flusher, transactions)', files: /^(store|transaction|flows-view|flusher|loader|id-index|keys-cache)\.ts$/ },
   { name: 'engine (persistence, backup export)', files: /^(engine\/|location\.ts$|backup\/(export|format|types)\.ts$)/ },
   { name: 'LevelDB files', files: /^(leveldb\/|maintenance\/(leveldb-[a-z]+|corruption|crc32c|snappy)\.ts$)/ },
-  { name: 'codec and records', files: /^(codec|msgpack|cached-flow|domain|freeze|readonly-date|layout)\.ts$/ },
+  { name: 'codec and records', files: /^(codec|msgpack|cached-flow|domain|freeze|readonly-date|layout|record-(reader|writer|cache|slab))\.ts$/ },
   { name: 'foundation (errors, types, options, file helpers)', files: /^(fs\/|(errors|types|options|deferred)\.ts$)/ }
 ]
 
