@@ -11,7 +11,7 @@ import { cp, mkdir, readdir, rename, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateFlows } from '../examples/generate-flows.ts'
-import { backupToDirectory, FlowStore, isFlowStoreError, listBackups, listLeftovers, restoreBackup } from '../src/index.ts'
+import { backupToDirectory, checkStore, FlowStore, isFlowStoreError, listBackups, listLeftovers, repairStore, restoreBackup } from '../src/index.ts'
 import { json, runFlowstore, TSX } from './cli-run.ts'
 import { type Child, killChildren, startChild } from './fixtures/child.ts'
 import { tempDir } from './helpers.ts'
@@ -179,6 +179,49 @@ describe('runs killed outright', () => {
     await restoreBackup(full, target)
     expect(await temporaries(dir)).toEqual([])
     expect(await idsOf(target)).toHaveLength(5000)
+  })
+})
+
+describe('a check or repair killed outright', () => {
+  it.each(['check', 'repair'] as const)('a killed %s leaves its lock directory, which list and verify report, and the next check or repair removes', async (mode) => {
+    const { dir, db } = await storeOf(500)
+    const child = await pausedRun(mode, db)
+    const locks = (await readdir(dir)).filter((name) => name.startsWith('.db.lock-'))
+    expect(locks).toHaveLength(1)
+    child.kill('SIGKILL')
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' })
+    expect((await readdir(dir)).filter((name) => name.startsWith('.db.lock-'))).toEqual(locks)
+
+    const leftovers = await listLeftovers(dir)
+    expect(leftovers).toContainEqual(expect.objectContaining({ kind: 'lock', target: 'db', pid: child.process.pid, stale: true, path: join(dir, locks[0]!) }))
+    // A repair stops once its copy is begun: that copy is a leftover too.
+    if (mode === 'repair') expect(leftovers).toContainEqual(expect.objectContaining({ kind: 'repair', target: 'db', pid: child.process.pid, stale: true }))
+    expect(leftovers).toHaveLength(mode === 'repair' ? 2 : 1)
+    const [list, verify] = await Promise.all([runFlowstore({}, 'list', dir), runFlowstore({}, 'verify', dir, '--json')])
+    expect(list.stdout).toContain(locks[0])
+    expect(list.stdout).toMatch(/lock directory of a check or repair of the store db, left by process \d+, which is gone: the next check or repair of that store here removes it/)
+    expect(json(verify).leftovers).toContainEqual(expect.objectContaining({ kind: 'lock', stale: true }))
+
+    // The next run (of the other kind, too) removes what the killed one left.
+    if (mode === 'check') expect((await repairStore(db)).repaired).toBe(false)
+    else expect((await checkStore(db)).ok).toBe(true)
+    expect(await listLeftovers(dir)).toEqual(mode === 'repair' ? [expect.objectContaining({ kind: 'repair' })] : [])
+    if (mode === 'repair') await repairStore(db)
+    expect(await readdir(dir)).toEqual(['db'])
+    expect(await idsOf(db)).toHaveLength(500)
+  })
+
+  it('a lock directory whose process still runs is reported as held, and not removed', async () => {
+    const { dir, db } = await storeOf(50)
+    const child = await pausedRun('check', db)
+    const err = await checkStore(db).catch((e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_LOCKED')).toBe(true)
+    expect(await listLeftovers(dir)).toEqual([expect.objectContaining({ kind: 'lock', pid: child.process.pid, stale: false })])
+    expect((await runFlowstore({}, 'list', dir)).stdout).toMatch(/lock directory of a check or repair of the store db, held by process \d+/)
+    child.send('go')
+    await child.waitForLine((line) => line === 'done')
+    await child.exited
+    expect(await readdir(dir)).toEqual(['db'])
   })
 })
 

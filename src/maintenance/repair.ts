@@ -34,6 +34,8 @@ import { type CheckReport, checkHeldDirectory, entriesProgress, type Maintenance
 import { isLevelDbFile } from '../leveldb/leveldb-files.ts'
 import { encodeLog, salvageLog, scanLogFile } from '../leveldb/leveldb-log.ts'
 import { encodeTable, salvageTable, verifyTable } from '../leveldb/leveldb-table.ts'
+import { removeStaleLeftovers } from '../fs/leftovers.ts'
+import { tempPath } from '../fs/temp-names.ts'
 import { holdDirectory } from './lock.ts'
 import { scanDatabase } from './scan.ts'
 
@@ -104,10 +106,14 @@ export async function repairStore (location: string, options: RepairOptions = {}
   const held = await holdDirectory(absolute, 'repair')
   const directory = held.directory
   const parent = dirname(directory)
+  const name = basename(directory)
   const suffix = randomBytes(6).toString('hex')
-  const work = join(parent, `.${basename(directory)}.repair-${suffix}`)
-  const rebuilt = join(parent, `.${basename(directory)}.repaired-${suffix}`)
+  // Named like a temporary (fs/temp-names.ts), so that the copy a killed repair leaves is
+  // reported by list and verify, and removed by the next repair of this store.
+  const work = tempPath(directory, 'repair')
+  const rebuilt = join(parent, `.${name}.repaired-${suffix}`)
   try {
+    await removeStaleLeftovers(parent, ['repair'], (leftover) => leftover.target === name).catch(noop)
     const onProgress = options.onProgress
     await copyDatabase(directory, work, onProgress)
     // Checked on the copy, so that the original is never opened; reported as the original's.
