@@ -56,7 +56,8 @@ describe('repairStore', () => {
     expect(report.lost).toEqual([])
     expect(report.recovered).toHaveLength(FLOWS.length)
     expect(report.found.problems[0]!.message).toMatch(/CURRENT is missing/)
-    expect(basename(report.original!)).toMatch(/^db\.before-repair-\d{8}T\d{9}Z$/)
+    // Set aside under this name by the swap itself: the time, then the swap's token (this process's pid).
+    expect(basename(report.original!)).toMatch(new RegExp(`^db\\.before-repair-\\d{8}T\\d{9}Z-${process.pid}-[0-9a-f]{12}$`))
     expect(await filesOf(report.original!)).toEqual(damaged)
     expect((await expectExactFlows(dir)).size).toBe(FLOWS.length)
     expect((await checkStore(dir)).ok).toBe(true)

@@ -2,16 +2,18 @@
 // removes its temporary file or directory on the way out (the process still ends by the
 // signal); a run killed outright (SIGKILL) leaves its temporary, which `flowstore list` and
 // `verify` report and the next run of the same kind removes once its process is gone; a
-// restore killed between the two renames of its swap is finished by the next open, which
-// never creates an empty store there. Real child processes, real signals; each child stops
-// at a known point (test/fixtures/interrupted-run.ts) instead of the test waiting for time.
+// restore or a repair killed between the two renames of its swap is finished by the next
+// open (repair, restore), which never creates an empty store there; a check or repair killed
+// outright leaves its lock directory, reported and removed the same way. Real child
+// processes, real signals; each child stops at a known point (test/fixtures/interrupted-run.ts)
+// instead of the test waiting for time.
 
 import { spawn } from 'node:child_process'
-import { cp, mkdir, readdir, rename, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateFlows } from '../examples/generate-flows.ts'
-import { backupToDirectory, FlowStore, isFlowStoreError, listBackups, listLeftovers, restoreBackup } from '../src/index.ts'
+import { backupToDirectory, checkStore, FlowStore, isFlowStoreError, listBackups, listLeftovers, repairStore, restoreBackup } from '../src/index.ts'
 import { json, runFlowstore, TSX } from './cli-run.ts'
 import { type Child, killChildren, startChild } from './fixtures/child.ts'
 import { tempDir } from './helpers.ts'
@@ -182,6 +184,49 @@ describe('runs killed outright', () => {
   })
 })
 
+describe('a check or repair killed outright', () => {
+  it.each(['check', 'repair'] as const)('a killed %s leaves its lock directory, which list and verify report, and the next check or repair removes', async (mode) => {
+    const { dir, db } = await storeOf(500)
+    const child = await pausedRun(mode, db)
+    const locks = (await readdir(dir)).filter((name) => name.startsWith('.db.lock-'))
+    expect(locks).toHaveLength(1)
+    child.kill('SIGKILL')
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGKILL' })
+    expect((await readdir(dir)).filter((name) => name.startsWith('.db.lock-'))).toEqual(locks)
+
+    const leftovers = await listLeftovers(dir)
+    expect(leftovers).toContainEqual(expect.objectContaining({ kind: 'lock', target: 'db', pid: child.process.pid, stale: true, path: join(dir, locks[0]!) }))
+    // A repair stops once its copy is begun: that copy is a leftover too.
+    if (mode === 'repair') expect(leftovers).toContainEqual(expect.objectContaining({ kind: 'repair', target: 'db', pid: child.process.pid, stale: true }))
+    expect(leftovers).toHaveLength(mode === 'repair' ? 2 : 1)
+    const [list, verify] = await Promise.all([runFlowstore({}, 'list', dir), runFlowstore({}, 'verify', dir, '--json')])
+    expect(list.stdout).toContain(locks[0])
+    expect(list.stdout).toMatch(/lock directory of a check or repair of the store db, left by process \d+, which is gone: the next check or repair of that store here removes it/)
+    expect(json(verify).leftovers).toContainEqual(expect.objectContaining({ kind: 'lock', stale: true }))
+
+    // The next run (of the other kind, too) removes what the killed one left.
+    if (mode === 'check') expect((await repairStore(db)).repaired).toBe(false)
+    else expect((await checkStore(db)).ok).toBe(true)
+    expect(await listLeftovers(dir)).toEqual(mode === 'repair' ? [expect.objectContaining({ kind: 'repair' })] : [])
+    if (mode === 'repair') await repairStore(db)
+    expect(await readdir(dir)).toEqual(['db'])
+    expect(await idsOf(db)).toHaveLength(500)
+  })
+
+  it('a lock directory whose process still runs is reported as held, and not removed', async () => {
+    const { dir, db } = await storeOf(50)
+    const child = await pausedRun('check', db)
+    const err = await checkStore(db).catch((e: unknown) => e)
+    expect(isFlowStoreError(err, 'FLOWSTORE_LOCKED')).toBe(true)
+    expect(await listLeftovers(dir)).toEqual([expect.objectContaining({ kind: 'lock', pid: child.process.pid, stale: false })])
+    expect((await runFlowstore({}, 'list', dir)).stdout).toMatch(/lock directory of a check or repair of the store db, held by process \d+/)
+    child.send('go')
+    await child.waitForLine((line) => line === 'done')
+    await child.exited
+    expect(await readdir(dir)).toEqual(['db'])
+  })
+})
+
 describe('a restore killed between the two renames of its swap', () => {
   // The swap's two renames run back to back in one synchronous step, so no test can stop a
   // process between them; the state such a kill leaves is made here instead, with the pid of
@@ -242,5 +287,97 @@ describe('a restore killed between the two renames of its swap', () => {
     expect((await readdir(dir)).sort()).toEqual([`.db.old-${child.process.pid}-0123456789ab`, 'unrelated'])
     child.send('close')
     await child.exited
+  })
+})
+
+describe('a repair killed between the two renames of its swap', () => {
+  // As for a restore: the state such a kill leaves is made here, named exactly as a repair
+  // names it (hardening-repair.test.ts checks that name on a real repair): the original set
+  // aside as `db.before-repair-<time>-<token>`, the rebuilt store at `.db.restore-<token>`,
+  // and no `db`.
+  async function deadPid (): Promise<number> {
+    const child = spawn(process.execPath, ['-e', ''])
+    await new Promise((resolve) => child.on('close', resolve))
+    return child.pid!
+  }
+
+  async function interruptedRepair (pid?: number): Promise<{ dir: string, target: string, original: string }> {
+    const dir = await tempDir()
+    const target = join(dir, 'db')
+    const old = await FlowStore.open(target)
+    await old.saveMany([{ id: 'old-1' }, { id: 'old-2' }, { id: 'lost-3' }])
+    await old.close()
+    const token = `${pid ?? await deadPid()}-0123456789ab`
+    const rebuilt = await FlowStore.open(join(dir, `.db.restore-${token}`))
+    await rebuilt.saveMany([{ id: 'old-1' }, { id: 'old-2' }])
+    await rebuilt.close()
+    const original = join(dir, `db.before-repair-20261129T101500123Z-${token}`)
+    await rename(target, original)
+    return { dir, target, original }
+  }
+
+  it('the next open finishes it: the repaired store is in place, the original kept, no empty store made', async () => {
+    const { dir, target, original } = await interruptedRepair()
+    expect(await idsOf(target)).toEqual(['old-1', 'old-2'])
+    expect((await readdir(dir)).sort()).toEqual(['db', basename(original)])
+    expect(await idsOf(original)).toEqual(['lost-3', 'old-1', 'old-2'])
+  })
+
+  it('the next repair finishes it first, then checks the repaired store', async () => {
+    const { dir, target, original } = await interruptedRepair()
+    const report = await repairStore(target)
+    expect(report).toMatchObject({ repaired: false, flows: 2 })
+    expect((await readdir(dir)).sort()).toEqual(['db', basename(original)])
+    expect(await idsOf(target)).toEqual(['old-1', 'old-2'])
+  })
+
+  it('"flowstore repair" finishes it too', async () => {
+    const { dir, target, original } = await interruptedRepair()
+    const run = await runFlowstore({}, 'repair', target, '--json')
+    expect(run.code, run.stderr).toBe(0)
+    expect(json(run)).toMatchObject({ repaired: false, flows: 2 })
+    expect((await readdir(dir)).sort()).toEqual(['db', basename(original)])
+    expect(await idsOf(target)).toEqual(['old-1', 'old-2'])
+  })
+
+  it('the next restore finishes it first, then restores', async () => {
+    const { dir, target, original } = await interruptedRepair()
+    const source = await FlowStore.open(join(dir, 'source'))
+    await source.save({ id: 'other' })
+    const backups = join(dir, 'backups')
+    await mkdir(backups)
+    const full = (await source.backup(join(backups, 'full.fsbk'))).file
+    await source.close()
+    const err = await restoreBackup(full, target).catch((e: unknown) => e)
+    // Finished, the swap left a store there: without overwrite it is not replaced.
+    expect(isFlowStoreError(err, 'FLOWSTORE_TARGET_NOT_EMPTY')).toBe(true)
+    expect(await idsOf(target)).toEqual(['old-1', 'old-2'])
+    await restoreBackup(full, target, { overwrite: true })
+    expect(await idsOf(target)).toEqual(['other'])
+    expect(await idsOf(original)).toEqual(['lost-3', 'old-1', 'old-2'])
+  })
+
+  it('while the repairing process still runs, open and repair refuse with FLOWSTORE_LOCKED and create nothing', async () => {
+    const holder = startChild('hold-open.ts', join(await tempDir(), 'unrelated'))
+    await holder.waitForLine((line) => line === 'ready')
+    const { dir, target, original } = await interruptedRepair(holder.process.pid)
+    const before = (await readdir(dir)).sort()
+    for (const attempt of [async () => await FlowStore.open(target), async () => await repairStore(target)]) {
+      const err = await attempt().catch((e: unknown) => e)
+      expect(isFlowStoreError(err, 'FLOWSTORE_LOCKED'), String(err)).toBe(true)
+    }
+    expect((await readdir(dir)).sort()).toEqual(before)
+    expect(before).toContain(basename(original))
+    holder.send('close')
+    await holder.exited
+  })
+
+  it('a kept original without its rebuilt store is a finished repair, never moved back', async () => {
+    const { dir, target, original } = await interruptedRepair()
+    const token = basename(original).replace(/^db\.before-repair-\d{8}T\d{9}Z-/, '')
+    await rm(join(dir, `.db.restore-${token}`), { recursive: true })
+    // The repaired store was removed by its user: open makes a new, empty one, as for any missing store.
+    expect(await idsOf(target)).toEqual([])
+    expect(await idsOf(original)).toEqual(['lost-3', 'old-1', 'old-2'])
   })
 })

@@ -11,14 +11,30 @@ export function leftoverLines (leftovers: readonly Leftover[]): string[] {
   return [`${leftovers.length} leftover(s) of interrupted runs:`, ...leftovers.map((leftover) => `  ${basename(leftover.path)}  ${formatBytes(leftover.bytes)}, ${describe(leftover)}`)]
 }
 
+const WHAT: Readonly<Record<Leftover['kind'], string>> = {
+  backup: 'a temporary backup file',
+  export: 'a temporary JSON export file',
+  manifest: 'a temporary manifest file',
+  restore: 'a store being restored (or rebuilt by a repair)',
+  old: 'a store set aside by a restore',
+  lock: 'a lock directory of a check or repair of the store',
+  repair: 'a copy a repair works on, of the store'
+}
+
+/** The run that removes a stale leftover of each kind. */
+const NEXT: Readonly<Record<Leftover['kind'], string>> = {
+  backup: 'backup',
+  export: 'export',
+  manifest: 'backup',
+  restore: 'restore',
+  old: 'restore',
+  lock: 'check or repair of that store',
+  repair: 'repair of that store'
+}
+
 function describe (leftover: Leftover): string {
-  const what = leftover.kind === 'restore'
-    ? 'a store being restored'
-    : leftover.kind === 'old'
-      ? 'a store set aside by a restore'
-      : `a temporary ${leftover.kind === 'export' ? 'JSON export' : leftover.kind === 'manifest' ? 'manifest' : 'backup'} file`
+  const what = leftover.kind === 'lock' || leftover.kind === 'repair' ? `${WHAT[leftover.kind]} ${leftover.target}` : WHAT[leftover.kind]
   if (leftover.pid === undefined) return `${what}, left by an earlier flowstore version: remove it by hand while no flowstore command runs`
-  const next = leftover.kind === 'old' || leftover.kind === 'restore' ? 'restore' : leftover.kind === 'manifest' ? 'backup' : leftover.kind
-  if (leftover.stale) return `${what}, left by process ${leftover.pid}, which is gone: the next ${next} here removes it`
-  return `${what}, being written by process ${leftover.pid}`
+  if (leftover.stale) return `${what}, left by process ${leftover.pid}, which is gone: the next ${NEXT[leftover.kind]} here removes it`
+  return `${what}, ${leftover.kind === 'lock' ? 'held' : 'being written'} by process ${leftover.pid}`
 }

@@ -2,9 +2,13 @@
 
 import { runCli } from './cli.ts'
 
-// `flowstore list … | head` closes stdout early: that is not an error worth a stack trace.
+// A reader that closes standard output early (`flowstore list … | head`) makes writes to it
+// fail with EPIPE. The 'error' event is only kept from crashing the process: the command
+// decides. A backup or export streamed to "-" gets the failure from its write and fails
+// (FLOWSTORE_IO_ERROR, exit 1: the output is incomplete); a listing whose end nobody read
+// finishes as usual.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  if (err.code === 'EPIPE') return
   throw err
 })
 

@@ -205,7 +205,11 @@ export async function writeToStream<T> (stream: NodeJS.WritableStream, write: (o
   try {
     return await write(out)
   } catch (err) {
-    throw isSystemError(err) ? ioError(err, `Writing the ${what} to`, 'the output stream') : err
+    if (!isSystemError(err)) throw err
+    // Nothing can be taken back from a stream: say that what it got is unusable (a reader
+    // that stopped early, `| head`, got a beginning only).
+    const failure = ioError(err, `Writing the ${what} to`, 'the output stream')
+    throw new FlowStoreError('FLOWSTORE_IO_ERROR', `${failure.message}; what it received is incomplete and must not be used`, { cause: err })
   }
 }
 

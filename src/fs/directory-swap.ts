@@ -7,6 +7,13 @@
 // the new directory is complete (it is renamed only after it was built, closed and synced),
 // so it is moved into place; the old one is then removed. Without the new one, the old one is
 // moved back. Never is an empty store created where one of them sits aside.
+//
+// A restore removes the old directory once the swap is done: it sets it aside under a hidden
+// temporary name, `.<name>.old-<token>`. A repair keeps it (the original, as it was before the
+// repair): it sets it aside under its final, visible name, `<name>.before-repair-<time>-<token>`,
+// so no third rename is needed. A kept original is never moved back: without the new
+// directory beside it, it is what a finished repair left (the new store may have been removed
+// since), not an interrupted swap.
 
 import { renameSync } from 'node:fs'
 import { lstat, readdir, readlink, realpath, rename, rm } from 'node:fs/promises'
@@ -19,13 +26,28 @@ import { isProcessAlive, parseTempName, tempPath } from './temp-names.ts'
 export interface SwapPaths {
   /** Where the new directory is built: `.<name>.restore-<token>`. */
   readonly replacement: string
-  /** Where the old directory is set aside during the swap: `.<name>.old-<token>`. */
+  /**
+   * Where the old directory is set aside during the swap: `.<name>.old-<token>` (removed by
+   * the caller), or for a kept one `<name>.before-repair-<time>-<token>`.
+   */
   readonly aside: string
 }
+
+// `<name>.before-repair-<yyyymmddThhmmssmmmZ>-<pid>-<12 hex digits>`
+const KEPT_ASIDE = /^(.+)\.before-repair-\d{8}T\d{9}Z-(\d{1,10})-([0-9a-f]{12})$/s
 
 /** The paths of a swap of `target` (beside it, one token for both). */
 export function swapPaths (target: string, token: string): SwapPaths {
   return { replacement: tempPath(target, 'restore', token), aside: tempPath(target, 'old', token) }
+}
+
+/**
+ * The paths of a swap of `target` that keeps the old directory (a repair's original), set
+ * aside as `<target>.before-repair-<at>-<token>`.
+ */
+export function keptSwapPaths (target: string, token: string, at: Date): SwapPaths {
+  const time = at.toISOString().replace(/[-:.]/g, '')
+  return { replacement: tempPath(target, 'restore', token), aside: `${resolve(target)}.before-repair-${time}-${token}` }
 }
 
 /**
@@ -90,18 +112,25 @@ export async function recoverDirectorySwap (target: string): Promise<'none' | 'f
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return 'none'
     throw err
   }
-  const asides = names.map((entry) => ({ entry, temp: parseTempName(entry) }))
-    .filter(({ temp }) => temp?.kind === 'old' && temp.target === name)
-  if (asides.length === 0) return 'none'
+  const candidates: Array<{ aside: string, replacement: string, pid: number | undefined, kept: boolean }> = []
+  for (const entry of names) {
+    const temp = parseTempName(entry)
+    if (temp?.kind === 'old' && temp.target === name) {
+      candidates.push({ aside: join(parent, entry), replacement: join(parent, `.${name}.restore-${temp.token}`), pid: temp.pid, kept: false })
+      continue
+    }
+    const kept = KEPT_ASIDE.exec(entry)
+    if (kept === null || kept[1] !== name) continue
+    const replacement = join(parent, `.${name}.restore-${kept[2]!}-${kept[3]!}`)
+    // Without its new directory, a kept original is what a finished repair left (see above).
+    if (await exists(replacement)) candidates.push({ aside: join(parent, entry), replacement, pid: Number(kept[2]), kept: true })
+  }
+  if (candidates.length === 0) return 'none'
   // One interrupted swap at most can have left the name missing; prefer one that can be
   // finished (its new directory is there).
-  const candidates = asides.map(({ entry, temp }) => {
-    const token = temp!.token
-    return { aside: join(parent, entry), replacement: join(parent, `.${name}.restore-${token}`), pid: temp!.pid }
-  })
   for (const candidate of candidates) {
     if (candidate.pid !== undefined && candidate.pid !== process.pid && isProcessAlive(candidate.pid)) {
-      throw new FlowStoreError('FLOWSTORE_LOCKED', `${path} is being replaced by a restore (process ${candidate.pid}); try again once it has finished`)
+      throw new FlowStoreError('FLOWSTORE_LOCKED', `${path} is being replaced by a ${candidate.kept ? 'repair' : 'restore'} (process ${candidate.pid}); try again once it has finished`)
     }
   }
   let chosen = candidates[0]!
@@ -120,6 +149,6 @@ export async function recoverDirectorySwap (target: string): Promise<'none' | 'f
     outcome = 'rolled back'
   }
   await syncDirectory(parent)
-  if (outcome === 'finished') await rm(chosen.aside, { recursive: true, force: true })
+  if (outcome === 'finished' && !chosen.kept) await rm(chosen.aside, { recursive: true, force: true })
   return outcome
 }

@@ -1,7 +1,8 @@
 // Leftovers of killed runs in a directory: flowstore's temporaries (temp-names.ts) found
 // there, with their size and whether their writer is provably gone. Removing them is the
 // job of the next run of the same kind (a backup removes stale backup temporaries, a restore
-// stale restore directories); `flowstore list` and `verify` report them.
+// stale restore directories, a check or repair stale lock directories); `flowstore list` and
+// `verify` report them.
 
 import { lstat, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -11,7 +12,7 @@ import { parseTempName, type TempKind, writerIsGone } from './temp-names.ts'
 export interface Leftover {
   /** Its path (absolute when the directory was). */
   readonly path: string
-  /** What it was for: 'backup', 'export', 'manifest', 'restore' or 'old'. */
+  /** What it was for: 'backup', 'export', 'manifest', 'restore', 'old', 'lock' or 'repair'. */
   readonly kind: TempKind
   /** The name of the file or directory it was to become (or was set aside from). */
   readonly target: string

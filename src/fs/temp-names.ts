@@ -11,19 +11,24 @@ import { basename, dirname, join } from 'node:path'
 
 /**
  * What a temporary is for: a backup file, a JSON export, a backup directory's manifest, a
- * store being restored, or a store set aside while a restore swaps the new one in.
+ * store being restored (or rebuilt by a repair), a store set aside while a restore swaps the
+ * new one in, the lock directory check and repair hold a store's lock through, or the copy a
+ * repair works on.
  */
-export type TempKind = 'backup' | 'export' | 'manifest' | 'restore' | 'old'
+export type TempKind = 'backup' | 'export' | 'manifest' | 'restore' | 'old' | 'lock' | 'repair'
 
-const KINDS: readonly string[] = ['backup', 'export', 'manifest', 'restore', 'old']
-const CURRENT_NAME = /^\.(.+)\.(backup|export|manifest|restore|old)-(\d{1,10})-([0-9a-f]{12})$/s
+const KINDS: readonly string[] = ['backup', 'export', 'manifest', 'restore', 'old', 'lock', 'repair']
+const CURRENT_NAME = /^\.(.+)\.(backup|export|manifest|restore|old|lock|repair)-(\d{1,10})-([0-9a-f]{12})$/s
 // Earlier versions: `<name>.tmp-<hex>` (backups, manifests), `.<name>.<hex>.tmp` (exports),
-// `.<name>.restore-<hex>` and `.<name>.old-<hex>` (restores).
+// `.<name>.restore-<hex>` and `.<name>.old-<hex>` (restores), `.<name>.lock-<6 characters>`
+// (check, repair), `.<name>.repair-<hex>` and `.<name>.repaired-<hex>` (repairs).
 const EARLIER_NAMES: ReadonlyArray<readonly [RegExp, TempKind]> = [
   [/^(.+)\.tmp-([0-9a-f]{12})$/s, 'backup'],
   [/^\.(.+)\.([0-9a-f]{12})\.tmp$/s, 'export'],
   [/^\.(.+)\.restore-([0-9a-f]{12})$/s, 'restore'],
-  [/^\.(.+)\.old-([0-9a-f]{12})$/s, 'old']
+  [/^\.(.+)\.old-([0-9a-f]{12})$/s, 'old'],
+  [/^\.(.+)\.lock-([0-9A-Za-z]{6})$/s, 'lock'],
+  [/^\.(.+)\.repair(?:ed)?-([0-9a-f]{12})$/s, 'repair']
 ]
 
 export interface TempName {

@@ -7,14 +7,21 @@
 // process has it (FLOWSTORE_LOCKED). In this process the registry guard comes first, as for
 // FlowStore.open(): a second lock on the same inode from one process would not be refused,
 // and closing it would release the first.
+//
+// The lock directory is named like a temporary (fs/temp-names.ts): `.<name>.lock-<pid>-<hex>`.
+// A process killed outright (SIGKILL) leaves it behind; `flowstore list` and `verify` report
+// it, and the next check or repair of the same store removes it once its process is gone (its
+// lock went with the process; its LOCK is only a second name of the store's).
 
 import { rmSync } from 'node:fs'
-import { link, mkdtemp, open, realpath, rm, stat } from 'node:fs/promises'
+import { link, mkdir, open, realpath, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { noop } from '../deferred.ts'
 import { FlowStoreError } from '../errors.ts'
 import { cleanUpOnInterrupt } from '../fs/interrupt-cleanup.ts'
+import { removeStaleLeftovers } from '../fs/leftovers.ts'
+import { tempPath } from '../fs/temp-names.ts'
 import { DirectoryClaim, isLockError } from '../engine/level-location.ts'
 
 export interface HeldDirectory {
@@ -43,8 +50,12 @@ export async function holdDirectory (location: string, purpose: string): Promise
     const lockFile = join(real, 'LOCK')
     // LevelDB makes this file at every open; a database that lost it is held by no one.
     await (await open(lockFile, 'a', 0o600)).close()
-    holder = await mkdtemp(join(dirname(real), `.${basename(real)}.lock-`))
-    const made = holder
+    const name = basename(real)
+    // Not a reason to fail: what cannot be removed now is reported again by list and verify.
+    await removeStaleLeftovers(dirname(real), ['lock'], (leftover) => leftover.target === name).catch(noop)
+    const made = tempPath(real, 'lock')
+    await mkdir(made, { mode: 0o700 })
+    holder = made
     forget = cleanUpOnInterrupt(() => { rmSync(made, { recursive: true, force: true }) })
     await link(lockFile, join(holder, 'LOCK'))
     const opened = new ClassicLevel(holder)

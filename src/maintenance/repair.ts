@@ -17,10 +17,12 @@
 //      the version before: older changes are not known for sure); the store gets a new
 //      identity (its history may have forked, as for a restored store);
 //   5. the rebuilt store is checked again; only if it is sound is it swapped into place, and
-//      the original is kept next to it as `<dir>.before-repair-<timestamp>`.
+//      the original is kept next to it as `<dir>.before-repair-<timestamp>-<pid>-<hex>`, by
+//      the two-rename swap of fs/directory-swap.ts (a kill between the renames is finished by
+//      the next open, repair or restore).
 
-import { randomBytes, randomUUID } from 'node:crypto'
-import { constants, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { randomUUID } from 'node:crypto'
+import { constants, copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { syncDirectory } from '../backup/format.ts'
@@ -35,6 +37,9 @@ import { type CheckReport, checkHeldDirectory, entriesProgress, type Maintenance
 import { isLevelDbFile } from '../leveldb/leveldb-files.ts'
 import { encodeLog, salvageLog, scanLogFile } from '../leveldb/leveldb-log.ts'
 import { encodeTable, salvageTable, verifyTable } from '../leveldb/leveldb-table.ts'
+import { removeStaleLeftovers } from '../fs/leftovers.ts'
+import { newToken, tempPath } from '../fs/temp-names.ts'
+import { keptSwapPaths, recoverDirectorySwap, swapDirectorySync, swapPaths } from '../fs/directory-swap.ts'
 import { holdDirectory } from './lock.ts'
 import { scanDatabase } from './scan.ts'
 
@@ -71,7 +76,7 @@ export interface RepairReport {
   readonly directory: string
   /** False when the store was healthy and nothing was done (see `force`). */
   readonly repaired: boolean
-  /** Where the original is kept (`<dir>.before-repair-<timestamp>`), when repaired. */
+  /** Where the original is kept (`<dir>.before-repair-<timestamp>-<pid>-<hex>`), when repaired. */
   readonly original: string | undefined
   /** What the check of the original found. */
   readonly found: CheckReport
@@ -101,14 +106,23 @@ export async function repairStore (location: string, options: RepairOptions = {}
   if (typeof location !== 'string' || location.length === 0) throw new TypeError(`repairStore() needs a database directory, got ${String(location)}`)
   const started = performance.now()
   const absolute = resolve(location)
+  // A restore or repair killed between the two renames of its swap left the name missing:
+  // finish that first (fs/directory-swap.ts).
+  await recoverDirectorySwap(absolute)
   await requireDatabase(absolute)
   const held = await holdDirectory(absolute, 'repair')
   const directory = held.directory
   const parent = dirname(directory)
-  const suffix = randomBytes(6).toString('hex')
-  const work = join(parent, `.${basename(directory)}.repair-${suffix}`)
-  const rebuilt = join(parent, `.${basename(directory)}.repaired-${suffix}`)
+  const name = basename(directory)
+  const token = newToken()
+  // Named like temporaries (fs/temp-names.ts), so that what a killed repair leaves is
+  // reported by list and verify, and removed by the next run: the copy by the next repair,
+  // the rebuilt store (named as a swap's new directory, so that an interrupted swap is
+  // finished by the next open, repair or restore) by the next restore.
+  const work = tempPath(directory, 'repair', token)
+  const rebuilt = swapPaths(directory, token).replacement
   try {
+    await removeStaleLeftovers(parent, ['repair'], (leftover) => leftover.target === name).catch(noop)
     const onProgress = options.onProgress
     await copyDatabase(directory, work, onProgress)
     // Checked on the copy, so that the original is never opened; reported as the original's.
@@ -136,14 +150,11 @@ export async function repairStore (location: string, options: RepairOptions = {}
     if (!after.ok) {
       throw repairFailed(directory, `the rebuilt store does not pass its check (${after.problems.slice(0, 3).map((p) => p.message).join('; ')})`)
     }
-    const original = `${directory}.before-repair-${new Date().toISOString().replace(/[-:.]/g, '')}`
-    await rename(directory, original)
-    try {
-      await rename(rebuilt, directory)
-    } catch (err) {
-      await rename(original, directory)
-      throw err
-    }
+    // The original is set aside under the name it is kept as; the two renames are the swap
+    // every replaced store goes through, recovered the same way when a kill falls between them.
+    const paths = keptSwapPaths(directory, token, new Date())
+    const original = paths.aside
+    swapDirectorySync(directory, paths)
     await syncDirectory(parent)
     return {
       directory,

@@ -14,8 +14,9 @@ export const listCommand: Command = {
   description: [
     'Lists the backups in the manifest of the backup directory <dir>: file, kind (full, or',
     'changed-only with the version it applies on), store version, flows, deletions, size',
-    'and when it was taken; then what interrupted runs left there (temporary files of killed',
-    'backups), which the next backup removes once their process is gone.'
+    'and when it was taken; then what interrupted runs left there (temporaries of killed',
+    'backups, exports, restores; lock directories and copies of killed checks and repairs),',
+    'which the next run of the same kind removes once their process is gone.'
   ],
   options: {},
   examples: ['flowstore list ./backups', 'flowstore list ./backups --json'],

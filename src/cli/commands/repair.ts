@@ -18,9 +18,10 @@ export const repairCommand: Command = {
     'Checks the store at <db> and, when it is damaged, rebuilds it from what can be recovered:',
     'a copy is cleaned of damaged blocks and log records, repaired by LevelDB, and rebuilt into',
     'a consistent store, which is checked and only then moved into place. The original is kept',
-    'as <db>.before-repair-<time> (delete it once you are satisfied). Reports the flows lost',
-    'and those that went back to an older revision. The store must not be open in another',
-    'process. A healthy store is left alone unless --force is given.'
+    'as <db>.before-repair-<time>-<pid>-<random> (delete it once you are satisfied). Reports',
+    'the flows lost and those that went back to an older revision. The store must not be open',
+    'in another process. A healthy store is left alone unless --force is given. A repair or',
+    'restore of <db> killed while moving its store into place is finished first.'
   ],
   options: {
     force: { type: 'boolean', help: 'rebuild the store even when the check finds nothing wrong' },
