@@ -65,7 +65,8 @@ describe('a stored value with a "__proto__" key', () => {
   })
 })
 
-describe('flow keys that are not valid UTF-8', () => {
+for (const preload of ['all', 'keys'] as const) {
+describe(`flow keys that are not valid UTF-8 (preload: '${preload}')`, () => {
   // [0x80 0x80] and [0xff 0xfe] both read as LOSSY; the first sorts before LOSSY's own UTF-8
   // key (0xef 0xbf 0xbd …), the second after it.
   const early = bytes('f!', [0x80, 0x80])
@@ -77,7 +78,7 @@ describe('flow keys that are not valid UTF-8', () => {
 
   it('are not read as a flow under the id they decode to: reading it gives FLOWSTORE_DECODE_ERROR', async () => {
     const dir = await storeWith(foreign)
-    const store = await FlowStore.open(dir)
+    const store = await FlowStore.open(dir, { preload })
     try {
       expect(store.get('a')).toEqual({ id: 'a' })
       const err = thrownBy(() => store.get(LOSSY))
@@ -96,11 +97,11 @@ describe('flow keys that are not valid UTF-8', () => {
 
   it('never replace a flow saved under the id they decode to, before or after reopening', async () => {
     const dir = await storeWith(foreign)
-    const store = await FlowStore.open(dir)
+    const store = await FlowStore.open(dir, { preload })
     await store.save({ id: LOSSY, n: 'saved' })
     expect(store.get(LOSSY)).toEqual({ id: LOSSY, n: 'saved' })
     await store.close()
-    const reopened = await FlowStore.open(dir)
+    const reopened = await FlowStore.open(dir, { preload })
     try {
       expect(reopened.get(LOSSY)).toEqual({ id: LOSSY, n: 'saved' })
       expect(reopened.size).toBe(2)
@@ -109,6 +110,7 @@ describe('flow keys that are not valid UTF-8', () => {
     }
   })
 })
+}
 
 describe('a tombstone key that is not valid UTF-8', () => {
   it('is reported by flowstore check with its key bytes', async () => {
