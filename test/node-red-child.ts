@@ -25,6 +25,11 @@ export interface ChildConfig {
   /** Time each saveFlows and count the bytes the process wrote (/proc/self/io). */
   readonly measure?: boolean
   readonly logLevel?: string
+  /**
+   * Delays each getCredentials answer by this long: the runtime's loading of the flows (which
+   * reads the flows, then the credentials) takes that much longer, as on a slow store.
+   */
+  readonly slowLoadMs?: number
 }
 
 interface StorageModule {
@@ -50,7 +55,7 @@ const storage: StorageModule = config.storage === 'flowstore'
   ? nodeRedStorage(config.flowstore!) as unknown as StorageModule
   : require('@node-red/runtime/lib/storage/localfilesystem') as StorageModule
 const saves: Array<{ ms: number, writeBytes: number }> = []
-const storageModule = config.measure === true ? measured(storage) : storage
+const storageModule = slowLoad(config.measure === true ? measured(storage) : storage, config.slowLoadMs)
 
 const app = express()
 const server = createServer(app)
@@ -118,6 +123,20 @@ function measured (target: StorageModule): StorageModule {
     pendingCredentialsMs = 0
   }
   return wrapper
+}
+
+/** The storage module with getCredentials answering `ms` later (the same object without `ms`). */
+function slowLoad (target: StorageModule, ms: number | undefined): StorageModule {
+  if (ms === undefined) return target
+  const getCredentials = target.getCredentials as () => Promise<object>
+  return {
+    ...target,
+    getCredentials: async () => {
+      const credentials = await getCredentials()
+      await new Promise((resolve) => setTimeout(resolve, ms))
+      return credentials
+    }
+  }
 }
 
 /** Bytes this process has caused to be written to storage so far (Linux). */

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { FlowStore, serveStore } from '../src/index.ts'
 import { tempDir } from './helpers.ts'
 import { basicAuth, changeOneTab, generateNodeRedFlows, httpTab, tabId, withoutCredentials } from './node-red-flows.ts'
-import { NodeRed, nodeRedHooks } from './node-red-harness.ts'
+import { NodeRed, nodeRedHooks, waitFor } from './node-red-harness.ts'
 
 interface Place {
   readonly userDir: string
@@ -121,4 +121,40 @@ describe('a Node-RED working through the socket of a store this process owns', {
     expect(changes.map((change) => change.id)).toEqual([`node-red/flow/${tabId(17)}`])
     expect(store.get(`node-red/flow/${tabId(17)}`)).toMatchObject({ runs: [1, 1, 20] })
   })
+})
+
+describe('a Node-RED deploying while it still loads its flows at start', { timeout: 180_000 }, () => {
+  nodeRedHooks({ beforeEach, afterEach })
+
+  // Node-RED listens (and accepts deploys) before it has loaded its flows: RED.start() does
+  // not wait for the load, and applies what it loaded when the load completes. A deploy made
+  // meanwhile must be what the runtime ends with, and the rev it answers must be the one the
+  // next deploy can be based on. The load is made slow (as on a slow store) so that the
+  // deploys below always fall within it.
+  for (const through of ['its own store', 'the socket of a store this process owns'] as const) {
+    it(`accepts every quick successive deploy based on the rev the previous one answered, and runs the last one (${through})`, async () => {
+      const at = await place()
+      const owner = through === 'its own store' ? undefined : await FlowStore.open(at.location)
+      try {
+        if (owner !== undefined) await serveStore(owner)
+        const red = await NodeRed.start({ userDir: at.userDir, storage: 'flowstore', flowstore: { location: at.location }, slowLoadMs: 1500 })
+        let flows = generateNodeRedFlows({ tabs: 2, prefix: 'quick-' })
+        let rev = await red.deployOk(flows)
+        expect(rev).toBe(revOf(flows))
+        for (let round = 1; round <= 6; round++) {
+          flows = changeOneTab(flows, round % 2, round, 'quick-')
+          rev = await red.deployOk(flows, { rev, type: round % 3 === 0 ? 'full' : 'nodes' })
+          expect(rev).toBe(revOf(flows))
+        }
+        // Once the runtime has started its flows (after its load), it runs the last deploy.
+        await waitFor('the flows to start', async () => red.output.includes('Started flows') ? true : undefined)
+        expect(await red.flows()).toEqual({ flows, rev })
+        // The storage never reloaded the runtime for these deploys of its own.
+        expect(red.output).not.toContain('reloading them')
+        await red.stop()
+      } finally {
+        await owner?.close()
+      }
+    })
+  }
 })

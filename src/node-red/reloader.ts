@@ -13,6 +13,7 @@
 
 export interface Runtime {
   readonly log?: { info?: (message: string) => void, warn?: (message: string) => void }
+  readonly events?: { on?: unknown, removeListener?: unknown }
   readonly flows?: {
     loadFlows?: (forceStart?: boolean) => Promise<unknown>
     getFlows?: () => { rev?: string } | null | undefined

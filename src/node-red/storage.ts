@@ -69,6 +69,38 @@ interface Known {
   readonly version: number | undefined
 }
 
+/**
+ * One loading of the flows by the runtime (at start, on a reload): from its getFlows() until
+ * the runtime has applied what it read. Node-RED accepts deploys meanwhile (it listens before
+ * its first load is done, and a reload takes no lock), and applies the load when it completes,
+ * over any deploy made in between: a deploy made during a load waits until the runtime has
+ * applied the load before its saveFlows returns, so that the deploy is applied last and its
+ * rev stays the runtime's rev.
+ */
+interface Load {
+  /** What the load read: the flow records as the runtime will have them, and the flow array. */
+  read?: { readonly known: Map<string, Known>, readonly flows: unknown[] }
+  /** Deploys begun during the load whose saveFlows has not finished: based on what the runtime had before it. */
+  deploys: number
+  /** A deploy begun during the load succeeded: the runtime ends with its flows, not with the load's. */
+  superseded: boolean
+  /** A later load read the store again: this one's read is out of date. */
+  replaced: boolean
+  /** The runtime has applied the load (or given it up). */
+  applied: boolean
+  /** What the load read has been adopted (or set aside for a deploy's flows). */
+  adopted: boolean
+  timer?: ReturnType<typeof setTimeout>
+  readonly whenApplied: Promise<void>
+  readonly resolve: () => void
+}
+
+/**
+ * How long after a load's read the runtime may take to apply it (it reads the credentials and
+ * sets up their encryption first) before it is taken as applied, should the runtime not say so.
+ */
+const LOAD_APPLY_TIMEOUT_MS = 10_000
+
 const SETTINGS_SECTIONS = ['nodes', 'users', 'projects', 'modules'] as const
 
 /** A Node-RED storage module keeping flows, credentials, settings, sessions and library in a flowstore store. */
@@ -98,13 +130,20 @@ class FlowstoreStorage {
   #link: StoreLink | undefined
   /** Flows, credentials and change checks run one at a time, in call order. */
   #queue: Promise<unknown> = Promise.resolve()
-  /** Record id -> what this process last read or wrote of it. */
+  /**
+   * Record id -> what this process last read or wrote of it; for the flow records, what the
+   * runtime has (a load's read is adopted once the runtime has applied it).
+   */
   readonly #known = new Map<string, Known>()
   /** The flows the runtime was last given or saved (for the rev check after a reload). */
   #lastFlows: readonly unknown[] | undefined
   /** The runtime has read the flows: from now on, remote changes are reloaded. */
   #loaded = false
   #reloader: Reloader | undefined
+  /** The runtime's loading of the flows in progress, if any. */
+  #load: Load | undefined
+  /** The runtime's event bus, which says when a load has been applied (undefined: no runtime, or none). */
+  #runtimeEvents: RuntimeEvents | undefined
 
   constructor (options: ResolvedStorageOptions) {
     this.#options = options
@@ -119,6 +158,11 @@ class FlowstoreStorage {
     await this.close()
     this.#settings = settings as NodeRedSettings
     this.#runtime = runtime as Runtime | undefined
+    const events = this.#runtime?.events
+    if (typeof events?.on === 'function' && typeof events.removeListener === 'function') {
+      this.#runtimeEvents = events as RuntimeEvents
+      this.#runtimeEvents.on('runtime-event', this.#onRuntimeEvent)
+    }
     const reloader = this.#options.reloadOnChange
       ? new Reloader(this.#runtime, {
         runtimeIsBehind: async (ids) => await this.#exclusive(async () => await this.#runtimeIsBehind(ids)),
@@ -148,25 +192,61 @@ class FlowstoreStorage {
   }
 
   async getFlows (): Promise<unknown[]> {
-    return await this.#exclusive(async () => {
-      const backend = this.#backend()
-      await backend.refresh()
-      const flows = this.#readFlows(backend)
-      this.#loaded = true
-      this.#lastFlows = flows
-      return flows
-    })
+    const load = this.#startLoad()
+    try {
+      return await this.#exclusive(async () => {
+        const backend = this.#backend()
+        await backend.refresh()
+        const known = new Map<string, Known>()
+        const flows = this.#readFlows(backend, known)
+        this.#loaded = true
+        load.read = { known, flows }
+        if (this.#runtimeEvents === undefined) {
+          // No runtime to say when it has applied the flows: they are taken as applied now.
+          this.#loadApplied(load)
+        } else if (!load.applied) {
+          load.timer = setTimeout(() => { this.#loadApplied(load) }, LOAD_APPLY_TIMEOUT_MS)
+          load.timer.unref()
+        }
+        return flows
+      })
+    } catch (err) {
+      // Nothing read: the runtime has nothing to apply.
+      this.#loadApplied(load)
+      throw err
+    }
   }
 
   async saveFlows (flows: unknown[]): Promise<void> {
     if (!Array.isArray(flows)) throw new TypeError(`saveFlows() takes the flow array, got ${String(flows)}`)
     if (this.#readOnly) return
+    // A deploy begun while the runtime loads the flows was made on what the runtime had
+    // before the load: it is compared with that (the load's read is not adopted meanwhile).
+    const load = this.#load
+    if (load !== undefined) load.deploys++
+    let saved = false
+    try {
+      await this.#saveFlows(flows)
+      saved = true
+    } finally {
+      if (load !== undefined) {
+        load.deploys--
+        if (saved) load.superseded = true
+        if (load.applied && load.deploys === 0) this.#adoptLoad(load)
+      }
+    }
+    // The runtime applies this deploy's flows once saveFlows returns: after the load's, or the
+    // load would replace them (and the rev this deploy answers would be stale at once).
+    if (load !== undefined) await load.whenApplied
+  }
+
+  async #saveFlows (flows: unknown[]): Promise<void> {
     await this.#exclusive(async () => {
       const backend = this.#backend()
       if (!this.#known.has(ORDER_ID)) {
         // Saved before anything was read: compare with what the store holds.
         await backend.refresh()
-        this.#readFlows(backend)
+        this.#readFlows(backend, this.#known)
       }
       const { order, segments } = splitFlows(flows)
       const saves: Flow[] = []
@@ -291,6 +371,10 @@ class FlowstoreStorage {
   async close (): Promise<void> {
     this.#reloader?.close()
     this.#reloader = undefined
+    this.#runtimeEvents?.removeListener('runtime-event', this.#onRuntimeEvent)
+    this.#runtimeEvents = undefined
+    const load = this.#load
+    if (load !== undefined) this.#loadApplied(load)
     const link = this.#link
     this.#link = undefined
     if (link === undefined) return
@@ -318,22 +402,82 @@ class FlowstoreStorage {
     return run
   }
 
-  /** The flow array from the store; remembers each record's text and version. */
-  #readFlows (backend: Backend): unknown[] {
-    for (const id of [...this.#known.keys()]) if (id === ORDER_ID || isSegmentId(id)) this.#known.delete(id)
+  /** The flow array from the store; remembers each record's text and version in `known`. */
+  #readFlows (backend: Backend, known: Map<string, Known>): unknown[] {
+    deleteFlowEntries(known)
     const order = parseOrder(backend.get(ORDER_ID))
-    this.#known.set(ORDER_ID, { text: orderText(order), version: backend.version(ORDER_ID) })
+    known.set(ORDER_ID, { text: orderText(order), version: backend.version(ORDER_ID) })
     const { flows, problems } = joinFlows(order, (id) => {
       const record = backend.get(id) as SegmentRecord | undefined
       const nodesJson = packedJson(record)
       if (record === undefined || nodesJson === undefined) return undefined
-      this.#known.set(id, knownSegment(record, backend.version(id)))
+      known.set(id, knownSegment(record, backend.version(id)))
       const nodes = JSON.parse(nodesJson) as unknown
       return { runs: isRunList(record.runs) ? [...record.runs] : [], nodes: Array.isArray(nodes) ? nodes : [] }
     })
     if (problems.missing.length > 0) this.#log('warn', `flowstore: the flow order names records that are not in the store (${problems.missing.join(', ')}); their nodes are missing`)
     if (problems.mismatched.length > 0) this.#log('warn', `flowstore: records do not match the flow order (${problems.mismatched.join(', ')}); every node is kept, some out of their place. The next deploy writes them consistently`)
     return flows
+  }
+
+  /** The runtime begins to load the flows (getFlows). */
+  #startLoad (): Load {
+    let resolve!: () => void
+    const whenApplied = new Promise<void>((resolve_) => { resolve = resolve_ })
+    const load: Load = { deploys: 0, superseded: false, replaced: false, applied: false, adopted: false, whenApplied, resolve }
+    const previous = this.#load
+    this.#load = load
+    if (previous !== undefined) {
+      // The runtime loads again before it applied the previous load: this one reads later.
+      previous.replaced = true
+      void whenApplied.then(() => { this.#loadApplied(previous) })
+    }
+    return load
+  }
+
+  /**
+   * Node-RED's runtime reports the end of a load with a 'runtime-state' event (with no payload,
+   * or a warning's): it then applies the flows at once, before anything else runs.
+   * The other 'runtime-state' events (flows started or stopped) carry a `state`.
+   */
+  readonly #onRuntimeEvent = (event: unknown): void => {
+    const { id, payload } = (typeof event === 'object' && event !== null ? event : {}) as { id?: unknown, payload?: unknown }
+    if (id !== 'runtime-state') return
+    if (typeof payload === 'object' && payload !== null && (payload as { state?: unknown }).state !== undefined) return
+    const load = this.#load
+    if (load?.read !== undefined) this.#loadApplied(load)
+  }
+
+  /**
+   * The runtime has applied `load` (or given it up): deploys waiting for it go on. They go on
+   * in the next turn of the event loop: the runtime sets the loaded flows as its own in the
+   * promise callbacks that follow its event, and a deploy must set its flows after that.
+   */
+  #loadApplied (load: Load): void {
+    if (load.applied) return
+    load.applied = true
+    clearTimeout(load.timer)
+    if (this.#load === load) this.#load = undefined
+    if (load.deploys === 0) this.#adoptLoad(load)
+    setImmediate(load.resolve)
+  }
+
+  /**
+   * Once the runtime applied `load` and no deploy begun during it is still saving: what the
+   * runtime has is what the load read, or, when a deploy made meanwhile succeeded, that deploy
+   * (already in #known) — and what the load brought in besides is checked for a reload.
+   */
+  #adoptLoad (load: Load): void {
+    if (load.adopted) return
+    load.adopted = true
+    if (load.replaced || load.read === undefined) return
+    if (load.superseded) {
+      this.#reloader?.changed(undefined)
+      return
+    }
+    deleteFlowEntries(this.#known)
+    for (const [id, known] of load.read.known) this.#known.set(id, known)
+    this.#lastFlows = load.read.flows
   }
 
   #readSetting (backend: Backend, section: string): string | undefined {
@@ -386,13 +530,16 @@ class FlowstoreStorage {
     if (link === undefined || !this.#loaded) return false
     const backend = link.backend
     await backend.refresh()
+    // While a load no deploy overtook is applied, the runtime is about to have what it read.
+    const load = this.#load
+    const view = load?.read !== undefined && load.deploys === 0 && !load.superseded ? load.read.known : this.#known
     const orderRecord = backend.get(ORDER_ID)
-    if (orderRecord === undefined && !this.#known.has(ORDER_ID)) return false
-    if (orderText(parseOrder(orderRecord)) !== this.#known.get(ORDER_ID)?.text) return true
+    if (orderRecord === undefined && !view.has(ORDER_ID)) return false
+    if (orderText(parseOrder(orderRecord)) !== view.get(ORDER_ID)?.text) return true
     const current = new Set(parseOrder(orderRecord).segments)
-    const segments = all ? [...current, ...this.#known.keys()].filter(isSegmentId) : ids.filter(isSegmentId)
+    const segments = all ? [...current, ...view.keys()].filter(isSegmentId) : ids.filter(isSegmentId)
     for (const id of segments) {
-      const known = this.#known.get(id)
+      const known = view.get(id)
       if (!current.has(id) && known === undefined) continue
       const record = backend.get(id) as SegmentRecord | undefined
       if (record === undefined || known === undefined) return true
@@ -415,6 +562,17 @@ class FlowstoreStorage {
 }
 
 class AlreadyStarted extends Error {}
+
+/** Node-RED's event bus (runtime.events), as far as it is used here. */
+interface RuntimeEvents {
+  on (event: string, listener: (value: unknown) => void): unknown
+  removeListener (event: string, listener: (value: unknown) => void): unknown
+}
+
+/** Removes the flow records' entries (the order and the segments) from `known`. */
+function deleteFlowEntries (known: Map<string, Known>): void {
+  for (const id of [...known.keys()]) if (id === ORDER_ID || isSegmentId(id)) known.delete(id)
+}
 
 /**
  * What Node-RED's file storage prepares in userDir at init, and the rest of Node-RED expects
