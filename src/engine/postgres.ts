@@ -64,7 +64,7 @@ export interface PostgresOptions {
    */
   schema?: string
   /**
-   * The name of the flows table; the store also uses `<table>_store` and `<table>_writers`.
+   * The name of the flows table; the store also uses `<table>_store`, `<table>_writers` and `<table>_horizon`.
    * Several stores can share a schema under different names.
    * @default 'flowstore'
    */
