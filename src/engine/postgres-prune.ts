@@ -10,7 +10,9 @@
 //
 // Runs in the background after this engine's commits (and once after open), in batches of at
 // most PRUNE_STEP rows, each:
-//   1. a plain read (no locks) of the next tombstones in the version range not scanned yet;
+//   1. a plain read (no locks) of the next tombstones in the version range not scanned yet
+//      (<table>_horizon.scanned: tombstones are only ever written at new versions, so a
+//      range scanned once needs no second look, by any process);
 //   2. one short transaction: an advisory try-lock (one pruner per store at a time: another
 //      process pruning means nothing to do here), then DELETE of those rows locked with
 //      FOR UPDATE SKIP LOCKED, and the horizon moved up (GREATEST) in the horizon table.
@@ -107,6 +109,8 @@ export class TombstonePruner {
   async #pass (): Promise<void> {
     const { flows, horizon } = this.#names
     const bound = await this.#withClient(async (query) => {
+      const [scanned] = await query(`SELECT COALESCE(max(scanned), 0) FROM ${horizon}`)
+      this.#scanned = Math.max(this.#scanned, Number(scanned![0]))
       const rows = await query(`SELECT version FROM ${flows} ORDER BY version DESC OFFSET $1 LIMIT 1`, [this.#retain])
       return rows.length === 0 ? undefined : Number(rows[0]![0])
     })
@@ -117,7 +121,7 @@ export class TombstonePruner {
         [from, bound]
       )) as Array<[Buffer, string]>
       if (victims.length === 0) {
-        this.#scanned = bound
+        await this.#scannedTo(bound)
         return
       }
       const removed = await this.#withClient(async (query) => {
@@ -152,11 +156,22 @@ export class TombstonePruner {
       if (removed === undefined) return
       this.removed += removed
       // Rows of the last version read may go on past this batch: scan that version again.
-      this.#scanned = victims.length < PRUNE_STEP ? bound : Math.max(from, Number(victims[victims.length - 1]![1]) - 1)
+      if (victims.length < PRUNE_STEP) await this.#scannedTo(bound)
+      else this.#scanned = Math.max(from, Number(victims[victims.length - 1]![1]) - 1)
       // Every row was locked by commits (being given new versions): try again later.
       if (removed === 0 && victims.length === PRUNE_STEP) return
       // Let commits and reads run between batches.
       await new Promise((resolve) => setImmediate(resolve))
     }
+  }
+
+  /** No tombstone is left up to `version` (but rows commits held): recorded for every process. */
+  async #scannedTo (version: number): Promise<void> {
+    this.#scanned = Math.max(this.#scanned, version)
+    await this.#withClient(async (query) => await query(
+      `INSERT INTO ${this.#names.horizon} AS h (singleton, horizon, scanned) VALUES (true, 0, $1)
+ON CONFLICT (singleton) DO UPDATE SET scanned = GREATEST(h.scanned, EXCLUDED.scanned)`,
+      [version]
+    ))
   }
 }

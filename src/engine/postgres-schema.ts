@@ -106,6 +106,7 @@ export function horizonStatements (names: TableNames): string[] {
     `CREATE TABLE ${names.horizon} (
   singleton boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
   horizon   bigint      NOT NULL CHECK (horizon >= 0),
+  scanned   bigint      NOT NULL DEFAULT 0,
   pruned_at timestamptz NOT NULL DEFAULT now()
 )`,
     `INSERT INTO ${names.horizon} (horizon) VALUES (0)`
