@@ -8,12 +8,13 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { backupToDirectory, type Change, FlowStore, isFlowStoreError, postgres } from '../src/index.ts'
+import { randomBytes } from 'node:crypto'
+import { backupToDirectory, type Change, FlowStore, isFlowStoreError, postgres, restoreBackup } from '../src/index.ts'
 import { openPostgresEngine, type PostgresEngine } from '../src/engine/postgres.ts'
 import { createStatements, tableNames } from '../src/engine/postgres-schema.ts'
 import type { CommitEntry } from '../src/engine/types.ts'
 import { HEADER_BYTES, RECORD_FORMAT } from '../src/layout.ts'
-import { freshPostgresUrl, schemaOf, sql } from './pg-helpers.ts'
+import { freshPostgresUrl, postgresUrl, schemaOf, sql } from './pg-helpers.ts'
 
 const stores: FlowStore[] = []
 const engines: PostgresEngine[] = []
@@ -285,5 +286,71 @@ describe('PostgreSQL tombstone pruning', () => {
     const horizon = await storedHorizon(url)
     const answer = await made[0]!.changesSince(horizon)
     expect(answer.version).toBe(120)
+  })
+
+  it('a restored store knows the changes from the full backup\'s version on (its horizon)', async () => {
+    const source = await open(freshPostgresUrl(), Infinity)
+    const dir = await mkdtemp(join(tmpdir(), 'flowstore-pg-prune-'))
+    dirs.push(dir)
+    await source.saveMany([{ id: 'a', n: 1 }, { id: 'b', n: 1 }])
+    await source.delete('a')
+    const full = await source.backup(join(dir, 'full.fsbk'))
+    await source.delete('b')
+    await source.save({ id: 'c', n: 1 })
+    const changes = await source.backup(join(dir, 'changes.fsbk'), { since: full })
+
+    const url = freshPostgresUrl()
+    await restoreBackup([full.file, changes.file], url)
+    expect(await storedHorizon(url)).toBe(full.version)
+    const restored = await open(url, Infinity)
+    // Before the full backup, the deletion of "a" is not known: refused, not answered without it.
+    expect(isFlowStoreError(await restored.changesSince(0).catch((e: unknown) => e), 'FLOWSTORE_CHANGES_PRUNED')).toBe(true)
+    expect((await restored.changesSince(full.version)).changes).toEqual([
+      { id: 'b', version: full.version + 1, deleted: true }, { id: 'c', version: full.version + 2, deleted: false }
+    ])
+  })
+
+  it('a role that may not create tables opens a store made before the horizon table, and honours a horizon added later', async () => {
+    const url = freshPostgresUrl()
+    const schema = schemaOf(url)
+    const names = tableNames(schema, 'flowstore')
+    await sql(url, `CREATE SCHEMA "${schema}"`)
+    for (const statement of createStatements(names).filter((statement) => !statement.includes('flowstore_horizon'))) await sql(url, statement)
+    await sql(url, `INSERT INTO ${names.store} (layout, store_id, version) VALUES (1, gen_random_uuid(), 0)`)
+    const role = `flowstore_app_${randomBytes(6).toString('hex')}`
+    await sql(url, `CREATE ROLE ${role} LOGIN PASSWORD 'app'`)
+    try {
+      await sql(url, `GRANT USAGE ON SCHEMA "${schema}" TO ${role}`)
+      await sql(url, `GRANT SELECT, INSERT, UPDATE, DELETE ON ${names.flows}, ${names.store}, ${names.writers} TO ${role}`)
+      const restricted = new URL(url)
+      restricted.username = role
+      restricted.password = 'app'
+      const app = await open(restricted.toString(), 5)
+      expect(await sql(url, 'SELECT to_regclass($1) AS present', [names.horizon])).toEqual([{ present: null }])
+      await app.saveMany(Array.from({ length: 20 }, (_, i) => ({ id: `f${i}`, n: i })))
+      for (let i = 0; i < 20; i++) await app.delete(`f${i}`)
+      // Nothing pruned by this process: it cannot record a horizon.
+      expect(await tombstones(url)).toBe(20)
+      expect((await app.changesSince(0)).changes).toHaveLength(20)
+
+      // A process with the privilege adds the table and prunes.
+      const owner = await open(url, 5)
+      await until(async () => await tombstones(url) === 5, 'the owner prunes')
+      // The table is there but this role may not read it: its reads fail rather than miss
+      // the pruned deletions.
+      const denied = await app.changesSince(0).catch((e: unknown) => e)
+      expect(isFlowStoreError(denied, 'FLOWSTORE_REMOTE_ERROR')).toBe(true)
+      expect((denied as Error).message).toMatch(/permission denied/)
+      await sql(url, `GRANT SELECT ON ${names.horizon} TO ${role}`)
+      const err = await app.changesSince(0).catch((e: unknown) => e)
+      expect(isFlowStoreError(err, 'FLOWSTORE_CHANGES_PRUNED')).toBe(true)
+      expect((err as { horizon?: number }).horizon).toBe(16)
+      expect((await app.changesSince(16)).changes.map((change) => change.id)).toEqual(['f15', 'f16', 'f17', 'f18', 'f19'])
+      expect(owner.size).toBe(0)
+    } finally {
+      for (const store of stores.splice(0)) await store.close().catch(() => {})
+      await sql(url, `DROP OWNED BY ${role}`)
+      await sql(postgresUrl(), `DROP ROLE ${role}`)
+    }
   })
 })
