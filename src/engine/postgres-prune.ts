@@ -28,6 +28,12 @@ import type { TableNames } from './postgres-schema.ts'
 const PRUNE_STEP = 500
 /** At most this many of this engine's changes between two pruning passes. */
 const MAX_SLACK = 4096
+/**
+ * A batch's transaction left open by a client cut off from the server holds the rows it locked
+ * (a commit rewriting one of them would wait, holding the version row): the server ends it
+ * after this long.
+ */
+const IDLE_IN_TRANSACTION_MS = 5000
 
 /** What the pruner needs of the engine: a pool client for one piece of work. */
 export type WithClient = <T>(work: (query: Query) => Promise<T>) => Promise<T>
@@ -125,7 +131,8 @@ export class TombstonePruner {
         return
       }
       const removed = await this.#withClient(async (query) => {
-        await query('BEGIN')
+        // Simple protocol (no parameters): both statements in one round trip.
+        await query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_MS}`)
         try {
           const locked = await query('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))', [`flowstore-prune:${this.#names.label}`])
           if (locked[0]?.[0] !== true) {

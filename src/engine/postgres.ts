@@ -719,7 +719,8 @@ ORDER BY f.version, f.id`,
     const client = await this.#connect()
     let broken: unknown
     try {
-      return await work(async (text, values) => (await client.query({ text, values, rowMode: 'array' })).rows as unknown[][])
+      // Without values: the simple protocol, which runs several statements (and then has no rows).
+      return await work(async (text, values) => ((await client.query(values === undefined ? { text, rowMode: 'array' } : { text, values, rowMode: 'array' })).rows as unknown[][] | undefined) ?? [])
     } catch (err) {
       broken = err
       throw err
