@@ -385,4 +385,23 @@ describe('PostgreSQL tombstone pruning', () => {
     // Loose bound (a loaded 2-core machine): no commit waited for the pruning.
     expect(Math.max(...latencies)).toBeLessThan(2000)
   }, 60_000)
+
+  it('resumes a pass that stopped within a version: the tombstones left at the horizon version are pruned by the next engine', async () => {
+    const url = freshPostgresUrl()
+    const writer = engine(url, Infinity)
+    await writer.load(() => {})
+    await writer.commit(Array.from({ length: 30 }, (_, i) => save(`d${i}`, 'x')), { sync: false })
+    await writer.commit(Array.from({ length: 30 }, (_, i) => remove(`d${i}`)), { sync: false })
+    for (let i = 0; i < 5; i++) await writer.commit([save(`n${i}`, 'x')], { sync: false })
+    // As a batch that removed only some of version 2's tombstones leaves it.
+    await sql(url, `DELETE FROM "${schemaOf(url)}".flowstore WHERE id = ANY($1)`, [Array.from({ length: 10 }, (_, i) => Buffer.from(`d${i}`))])
+    await sql(url, `UPDATE "${schemaOf(url)}".flowstore_horizon SET horizon = 2`)
+    expect(await tombstones(url)).toBe(20)
+
+    const pruning = engine(url, 5)
+    await pruning.load(() => {})
+    await until(async () => { await pruning.pruneIdle(); return await tombstones(url) === 0 }, 'the rest of version 2 is pruned')
+    expect(pruning.prunedTombstones).toBe(20)
+    expect(await storedHorizon(url)).toBe(2)
+  })
 })

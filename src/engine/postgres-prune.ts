@@ -1,8 +1,8 @@
 // Pruning the tombstones of a PostgreSQL store. Its change record is the flows table itself:
 // one row per id at its latest change, so a deleted id stays as a tombstone row (record NULL)
 // until it is pruned here. What is kept, counted in rows (one per id, at its latest change):
-// the newest `retain` rows, and every tombstone among them; tombstones older than the
-// (retain+1)-th newest row are removed, and <table>_horizon records the highest version
+// tombstones at or below the version of the (retain+1)-th newest row are removed (so at most
+// `retain` rows are newer than any removed one), and <table>_horizon records the highest version
 // removed, in the same transaction. "Changes since V" for V below the horizon is refused
 // (FLOWSTORE_CHANGES_PRUNED); from the horizon on it is complete, since every removed
 // tombstone is at or below it. A reader that is behind by fewer than `retain` changes (any
@@ -44,8 +44,11 @@ export class TombstonePruner {
   readonly #names: TableNames
   readonly #withClient: WithClient
   readonly #slack: number
-  /** Tombstones at or below this version were looked for already (they only get newer). */
-  #scanned: number
+  /**
+   * Tombstones at or below this version were looked for already (they only get newer). Not
+   * the horizon: a batch that stopped within a version leaves tombstones of that version.
+   */
+  #scanned = 0
   #horizon: number
   #changes = 0
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -59,7 +62,6 @@ export class TombstonePruner {
     this.#retain = retain
     this.#names = names
     this.#withClient = withClient
-    this.#scanned = horizon
     this.#horizon = horizon
     this.#slack = Math.max(1, Math.min(MAX_SLACK, Math.floor(retain / 16)))
   }
