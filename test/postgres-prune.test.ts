@@ -404,4 +404,36 @@ describe('PostgreSQL tombstone pruning', () => {
     expect(pruning.prunedTombstones).toBe(20)
     expect(await storedHorizon(url)).toBe(2)
   })
+
+  it('a role without DELETE on the flows table keeps its tombstones, with one FLOWSTORE_PRUNE_DENIED warning', async () => {
+    const url = freshPostgresUrl()
+    const names = tableNames(schemaOf(url), 'flowstore')
+    await (await open(url, 5)).close()
+    const role = `flowstore_app_${randomBytes(6).toString('hex')}`
+    await sql(url, `CREATE ROLE ${role} LOGIN PASSWORD 'app'`)
+    const warnings: Error[] = []
+    const onWarning = (warning: Error): void => { warnings.push(warning) }
+    process.on('warning', onWarning)
+    try {
+      await sql(url, `GRANT USAGE ON SCHEMA "${schemaOf(url)}" TO ${role}`)
+      await sql(url, `GRANT SELECT, INSERT, UPDATE ON ${names.flows}, ${names.store}, ${names.writers}, ${names.horizon} TO ${role}`)
+      const restricted = new URL(url)
+      restricted.username = role
+      restricted.password = 'app'
+      const app = await open(restricted.toString(), 5)
+      for (let i = 0; i < 20; i++) await app.saveMany([{ id: `f${i}`, n: i }])
+      for (let i = 0; i < 20; i++) await app.delete(`f${i}`)
+      await until(() => warnings.some((warning) => (warning as { code?: string }).code === 'FLOWSTORE_PRUNE_DENIED'), 'the warning')
+      expect(await tombstones(url)).toBe(20)
+      expect((await app.changesSince(0)).changes).toHaveLength(20)
+      await app.save({ id: 'more', n: 1 })
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(warnings.filter((warning) => (warning as { code?: string }).code === 'FLOWSTORE_PRUNE_DENIED')).toHaveLength(1)
+    } finally {
+      process.off('warning', onWarning)
+      for (const store of stores.splice(0)) await store.close().catch(() => {})
+      await sql(url, `DROP OWNED BY ${role}`)
+      await sql(postgresUrl(), `DROP ROLE ${role}`)
+    }
+  })
 })

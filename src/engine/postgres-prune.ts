@@ -85,11 +85,12 @@ export class TombstonePruner {
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       const run = this.#pass().catch((err: unknown) => {
-        // insufficient_privilege: a role without DELETE on the flows table keeps its
-        // tombstones (as before pruning existed); said once, then not tried again.
+        // insufficient_privilege: a role without DELETE on the flows table (or INSERT, UPDATE
+        // on the horizon table) keeps its tombstones (as before pruning existed); said once,
+        // then not tried again.
         if ((err as { code?: unknown } | undefined)?.code === '42501') {
           this.#denied = true
-          process.emitWarning(`flowstore cannot prune the tombstones of ${this.#names.label}: ${String((err as Error).message)}. Give this role DELETE on the flows table, or set retainChanges: Infinity`, { code: 'FLOWSTORE_PRUNE_DENIED' })
+          process.emitWarning(`flowstore cannot prune the tombstones of ${this.#names.label}: ${String((err as Error).message)}. Give this role DELETE on ${this.#names.plain.flows} and INSERT, UPDATE on ${this.#names.plain.horizon}, or set retainChanges: Infinity`, { code: 'FLOWSTORE_PRUNE_DENIED' })
         }
         // Anything else (the server away, the store closing) changed nothing: the next
         // commit tries again.
