@@ -11,12 +11,16 @@
 //
 // Other writers (engine.watch, or a commit that finds the store moved on since the version
 // this cache shows) are caught up with engine.changesSince(), run in the same queue as the
-// commits, so a catch-up never sees a commit of ours half done.
+// commits, so a catch-up never sees a commit of ours half done. When the engine no longer
+// knows the changes since that version (FLOWSTORE_CHANGES_PRUNED: its change record was
+// pruned past it), the catch-up reads the whole store from a snapshot instead and applies
+// the difference.
 
 import type { CachedFlow } from './cached-flow.ts'
 import { Deferred, noop } from './deferred.ts'
 import type { CommitEntry, Engine, EngineChange } from './engine/types.ts'
 import { FlowStoreError, isFlowStoreError } from './errors.ts'
+import { recordVersion } from './layout.ts'
 import type { FlowShape } from './types.ts'
 
 /** A group of writes with conditions: it commits whole, or not at all. */
@@ -79,6 +83,8 @@ export interface CacheHooks<F extends FlowShape> {
    * committed: it commits later and wins); returns the entry it stands for.
    */
   onRemote (change: EngineChange, pending: boolean): CachedFlow<F> | undefined
+  /** The ids the cache holds (committed or pending), for a catch-up by a full read. */
+  ids (): Iterable<string>
 }
 
 export interface FlusherOptions<F extends FlowShape> {
@@ -94,8 +100,8 @@ export class Flusher<F extends FlowShape> {
   readonly #cache: CacheHooks<F>
   /** The version the cache shows: every commit up to it is in the cache. */
   #version: number
-  /** Versions we committed above #version while other writers' commits are not caught up. */
-  readonly #own = new Set<number>()
+  /** Batches we committed above #version while other writers' commits are not caught up. */
+  readonly #own = new Map<number, CommittedBatch>()
   #dirty = new Map<string, Pending<F>>()
   #inflight: Map<string, Pending<F>> | undefined
   #next: Deferred | undefined
@@ -265,8 +271,7 @@ export class Flusher<F extends FlowShape> {
     // Another writer committed since the version the cache shows: this commit's changes are
     // told to the listeners by the catch-up (#afterCommit), in version order with theirs.
     const gap = previous !== this.#version || this.#own.size > 0
-    if (gap) this.#own.add(version)
-    else this.#version = version
+    if (!gap) this.#version = version
     this.#batches++
     this.#lastError = undefined
     const saved: string[] = []
@@ -280,7 +285,8 @@ export class Flusher<F extends FlowShape> {
       }
       pending.condition?.guard.deferred.resolve()
     }
-    if (!gap) this.#cache.onCommit({ version, saved, deleted })
+    if (gap) this.#own.set(version, { version, saved, deleted })
+    else this.#cache.onCommit({ version, saved, deleted })
   }
 
   /**
@@ -323,7 +329,14 @@ export class Flusher<F extends FlowShape> {
   }
 
   async #catchUp (): Promise<void> {
-    const answer = await this.#engine.changesSince(this.#version, { records: true })
+    let answer
+    try {
+      answer = await this.#engine.changesSince(this.#version, { records: true })
+    } catch (err) {
+      if (!isFlowStoreError(err, 'FLOWSTORE_CHANGES_PRUNED')) throw err
+      await this.#reload(err.horizon ?? this.#version)
+      return
+    }
     for (const change of answer.changes) {
       if (change.version <= this.#version) continue
       if (this.#own.has(change.version)) {
@@ -337,6 +350,65 @@ export class Flusher<F extends FlowShape> {
     }
     // The answer is complete up to its version, which is past every commit of ours.
     this.#version = Math.max(this.#version, answer.version)
+    this.#own.clear()
+  }
+
+  /**
+   * The catch-up when the changes since #version were pruned: every flow is read from one
+   * snapshot and compared with the cache. A flow whose record is newer than #version changed
+   * (applied as another writer's change, or told as ours); a flow the cache holds that the
+   * snapshot lacks was deleted: at the version its tombstone still says, or, pruned, at the
+   * `horizon` (it was deleted by then). Changes are applied in version order, as a catch-up
+   * does.
+   */
+  async #reload (horizon: number): Promise<void> {
+    const snapshot = await this.#engine.snapshot()
+    const present = new Set<string>()
+    const saved: EngineChange[] = []
+    const deletedAt = new Map<string, number>()
+    try {
+      for await (const batch of snapshot.flows()) {
+        for (const [id, record] of batch) {
+          present.add(id)
+          const version = recordVersion(record) ?? 0
+          // 0: a damaged header; applied, so that reading it fails as after an open.
+          if (version > this.#version || version === 0) saved.push({ id, version, deleted: false, record })
+        }
+      }
+      try {
+        for await (const batch of snapshot.changesSince(horizon)) {
+          for (const change of batch) if (change.deleted) deletedAt.set(change.id, change.version)
+        }
+      } catch (err) {
+        // Pruned further since: those deletions are told at the horizon.
+        if (!isFlowStoreError(err, 'FLOWSTORE_CHANGES_PRUNED')) throw err
+      }
+    } finally {
+      await snapshot.close()
+    }
+    const events: Array<{ version: number, change?: EngineChange, own?: CommittedBatch }> = []
+    for (const change of saved) {
+      if (!this.#own.has(change.version)) events.push({ version: change.version, change })
+    }
+    for (const batch of this.#own.values()) {
+      if (batch.version <= snapshot.version) events.push({ version: batch.version, own: batch })
+    }
+    for (const id of [...this.#cache.ids()]) {
+      if (present.has(id) || this.isPending(id)) continue
+      const version = deletedAt.get(id) ?? Math.min(horizon, snapshot.version)
+      events.push({ version, change: { id, version, deleted: true } })
+    }
+    events.sort((a, b) => a.version - b.version)
+    for (const { change, own } of events) {
+      if (own !== undefined) {
+        this.#cache.onCommit(own)
+        continue
+      }
+      const pending = this.#dirty.get(change!.id)
+      const entry = this.#cache.onRemote(change!, pending !== undefined || this.#inflight?.has(change!.id) === true)
+      if (pending?.condition !== undefined) pending.condition.before = entry
+    }
+    this.#version = Math.max(this.#version, snapshot.version)
     this.#own.clear()
   }
 

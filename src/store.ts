@@ -130,7 +130,8 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
           if (before === undefined) this.#cache.delete(id)
           else this.#cache.set(id, before)
         },
-        onRemote: (change, pending) => this.#applyRemote(change, pending)
+        onRemote: (change, pending) => this.#applyRemote(change, pending),
+        ids: () => this.#cache.keys()
       }
     })
     this.#view = new FlowsView<F>(flows, () => { this.#assertOpen() })

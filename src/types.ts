@@ -89,8 +89,10 @@ export interface FlowStoreOptions {
    * How many changes (one per flow saved or deleted in a commit) the change log keeps at
    * least, for `changesSince()` and changed-only backups. Older changes are pruned in the
    * background; `changesSince(v)` for a `v` before them rejects with
-   * FLOWSTORE_CHANGES_PRUNED. `Infinity` keeps every change. For a directory or an
-   * abstract-level database; an engine you pass in has its own.
+   * FLOWSTORE_CHANGES_PRUNED. `Infinity` keeps every change. For a directory, an
+   * abstract-level database or a postgres:// URL (there the tombstones of deleted flows are
+   * pruned, counted in rows: one per id at its latest change; see docs/postgres.md); an
+   * engine you pass in has its own (`postgres({ retainChanges })`).
    * @default 100000
    */
   retainChanges?: number

@@ -63,7 +63,7 @@ describe('PostgreSQL engine', () => {
     expect(state.version).toBe(0)
     expect(state.storeId).toMatch(/^[0-9a-f-]{36}$/)
     const tables = await sql<{ table_name: string }>(url, 'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schemaOf(url)])
-    expect(tables.map((row) => row.table_name)).toEqual(['flowstore', 'flowstore_store', 'flowstore_writers'])
+    expect(tables.map((row) => row.table_name)).toEqual(['flowstore', 'flowstore_horizon', 'flowstore_store', 'flowstore_writers'])
     const [row] = await sql<{ layout: number, version: string }>(url, `SELECT layout, version FROM "${schemaOf(url)}".flowstore_store`)
     expect(row).toEqual({ layout: 1, version: '0' })
   })

@@ -3,7 +3,8 @@
 // in ONE transaction (PostgresEngine.fillEmpty): a failed or interrupted restore leaves the
 // store empty, as a failed LevelDB restore leaves its directory as it was. Flows keep the
 // versions they had, deletions become tombstones, the store takes the last backup's version
-// and a new identity: the same store a LevelDB restore builds. Memory stays flat: records go
+// and a new identity: the same store a LevelDB restore builds (changes are known from the
+// full backup's version on: its horizon). Memory stays flat: records go
 // to the server in batches as they are read.
 
 import { FlowStoreError } from '../errors.ts'
@@ -31,7 +32,7 @@ export async function restoreIntoPostgres (
     const progress = { records: 0, bytes: 0 }
     const flows = await engine.fillEmpty(last.version, async (write) => {
       for (let i = 0; i < files.length; i++) await applyFile(files[i]!, headers[i]!, write, progress, options.onProgress)
-    })
+    }, headers[0]!.version)
     return { location: withoutPassword(url), version: last.version, flows, files: [...files], durationMs: performance.now() - started }
   } catch (err) {
     if (err instanceof FlowStoreError) throw err

@@ -14,6 +14,7 @@ import { loadState } from './level-load.ts'
 import { ChangeLog } from './level-log.ts'
 import { type Database, isDatabase, type OpenedLocation, openLocation } from './level-location.ts'
 import { LevelSnapshot } from './level-snapshot.ts'
+import { resolveRetainChanges } from './retention.ts'
 import type { CommitEntry, CommitResult, Engine, EngineChange, EngineChanges, EngineSnapshot, EngineState } from './types.ts'
 
 export interface LevelEngineOptions {
@@ -26,7 +27,7 @@ export interface LevelEngineOptions {
   readonly retainChanges?: number
 }
 
-export const DEFAULT_RETAIN_CHANGES = 100_000
+export { DEFAULT_RETAIN_CHANGES } from './retention.ts'
 
 /**
  * A commit writing more record bytes than this is followed by a flush of LevelDB's memtable
@@ -60,7 +61,7 @@ export class LevelEngine implements Engine {
 
   /** `location`: a directory (created if missing) or an abstract-level database. */
   constructor (location: string | Database, options: LevelEngineOptions = {}) {
-    this.#retain = resolveRetain(options.retainChanges)
+    this.#retain = resolveRetainChanges(options.retainChanges)
     if (typeof location === 'string') {
       if (location.length === 0) throw new TypeError('FlowStore.open() needs a non-empty directory path')
     } else if (!isDatabase(location)) {
@@ -231,12 +232,6 @@ function recordBytes (entries: readonly CommitEntry[]): number {
   let bytes = 0
   for (const entry of entries) bytes += entry.record?.length ?? 0
   return bytes
-}
-
-function resolveRetain (retain: unknown): number {
-  if (retain === undefined) return DEFAULT_RETAIN_CHANGES
-  if (retain === Infinity || (typeof retain === 'number' && Number.isSafeInteger(retain) && retain >= 1)) return retain
-  throw new TypeError(`Option retainChanges must be a positive integer or Infinity, got ${String(retain)}`)
 }
 
 function conflictError (ids: readonly string[]): FlowStoreError {

@@ -6,10 +6,11 @@
 // version it removed, in the same batch: "changes since V" below the horizon is refused
 // (FLOWSTORE_CHANGES_PRUNED) rather than answered without the deletions it forgot.
 
-import { FlowStoreError } from '../errors.ts'
 import { encodeVersion, HORIZON_KEY, LOG_RANGE, logEntryHeader, logKeyVersion } from '../layout.ts'
 import { del, type Operation, put } from './level-batch.ts'
 import type { Database } from './level-location.ts'
+
+export { prunedError } from './retention.ts'
 
 /** Log entries (commits) removed per pruning batch. */
 const PRUNE_STEP = 256
@@ -144,9 +145,4 @@ export class ChangeLog {
     this.#horizon = horizon
     return true
   }
-}
-
-/** The error for changes asked since a version the log no longer reaches. */
-export function prunedError (since: number, horizon: number): FlowStoreError {
-  return new FlowStoreError('FLOWSTORE_CHANGES_PRUNED', `The changes since version ${since} are no longer known: the change log was pruned up to version ${horizon} (option retainChanges). Read the whole store again (a FlowService does this by itself), or take a full backup instead of a changed-only one`, { horizon })
 }

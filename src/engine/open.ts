@@ -24,11 +24,12 @@ export function isEngine (value: unknown): value is Engine {
 
 /**
  * The engine for `location`; nothing is opened yet (that is engine.load()). `level`: the
- * options of a LevelEngine made here.
+ * options of a LevelEngine made here (retainChanges also goes to a PostgreSQL engine made
+ * from a URL).
  */
 export async function engineFor (location: StoreLocation, level: LevelEngineOptions = {}): Promise<Engine> {
   if (typeof location === 'string') {
-    if (POSTGRES_URL.test(location)) return await postgresEngine(location)
+    if (POSTGRES_URL.test(location)) return await postgresEngine(location, level.retainChanges)
     return new LevelEngine(location, level)
   }
   if (isDatabase(location)) return new LevelEngine(location, level)
@@ -36,8 +37,8 @@ export async function engineFor (location: StoreLocation, level: LevelEngineOpti
   throw new TypeError(`FlowStore.open() takes a directory path, a postgres:// URL, an abstract-level database or an engine, got ${describe(location)}`)
 }
 
-async function postgresEngine (url: string): Promise<Engine> {
-  let module: { openPostgresEngine?: (url: string) => Engine | Promise<Engine> }
+async function postgresEngine (url: string, retainChanges: number | undefined): Promise<Engine> {
+  let module: { openPostgresEngine?: (url: string, options?: { retainChanges?: number }) => Engine | Promise<Engine> }
   try {
     module = await import(POSTGRES_MODULE) as typeof module
   } catch (cause) {
@@ -46,7 +47,7 @@ async function postgresEngine (url: string): Promise<Engine> {
   if (typeof module.openPostgresEngine !== 'function') {
     throw new FlowStoreError('FLOWSTORE_OPEN_FAILED', 'This build of flowstore has no PostgreSQL engine; open a directory instead')
   }
-  return await module.openPostgresEngine(url)
+  return await module.openPostgresEngine(url, retainChanges === undefined ? {} : { retainChanges })
 }
 
 function describe (value: unknown): string {

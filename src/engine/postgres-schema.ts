@@ -9,8 +9,10 @@
 //   <table>_writers  one row per engine that committed: its last commit number and version,
 //                    written in the same transaction, so a commit whose acknowledgement was
 //                    lost with the connection can be looked up afterwards.
+//   <table>_horizon  one row: the version up to which tombstones were pruned (see
+//                    postgres-prune.ts). Added at open to a store made before it existed.
 //
-// Nothing here ever drops or truncates anything.
+// Nothing here ever drops or truncates a table.
 
 import { createHash, randomUUID } from 'node:crypto'
 import type pg from 'pg'
@@ -20,7 +22,7 @@ import { FlowStoreError } from '../errors.ts'
 export const POSTGRES_LAYOUT_VERSION = 1
 
 const MAX_IDENTIFIER_BYTES = 63
-const SUFFIXES = ['_store', '_writers', '_version'] as const
+const SUFFIXES = ['_store', '_writers', '_horizon', '_version'] as const
 const LONGEST_SUFFIX = Math.max(...SUFFIXES.map((suffix) => suffix.length))
 
 export interface TableNames {
@@ -32,11 +34,13 @@ export interface TableNames {
   readonly store: string
   /** "schema"."table_writers". */
   readonly writers: string
+  /** "schema"."table_horizon": the pruning horizon. */
+  readonly horizon: string
   /** The NOTIFY channel of this store: flowstore_ + 32 hex digits of sha256("schema.table"). */
   readonly channel: string
   /** schema.table, unquoted, for messages. */
   readonly label: string
-  readonly plain: { readonly schema: string, readonly flows: string, readonly store: string, readonly writers: string, readonly index: string }
+  readonly plain: { readonly schema: string, readonly flows: string, readonly store: string, readonly writers: string, readonly horizon: string, readonly index: string }
 }
 
 export function quoteIdentifier (name: string): string {
@@ -54,12 +58,13 @@ export function tableNames (schema: string, table: string): TableNames {
   checkIdentifier('schema', schema, MAX_IDENTIFIER_BYTES)
   checkIdentifier('table', table, MAX_IDENTIFIER_BYTES - LONGEST_SUFFIX)
   const q = quoteIdentifier(schema)
-  const plain = { schema, flows: table, store: `${table}_store`, writers: `${table}_writers`, index: `${table}_version` }
+  const plain = { schema, flows: table, store: `${table}_store`, writers: `${table}_writers`, horizon: `${table}_horizon`, index: `${table}_version` }
   return {
     schema: q,
     flows: `${q}.${quoteIdentifier(plain.flows)}`,
     store: `${q}.${quoteIdentifier(plain.store)}`,
     writers: `${q}.${quoteIdentifier(plain.writers)}`,
+    horizon: `${q}.${quoteIdentifier(plain.horizon)}`,
     channel: 'flowstore_' + createHash('sha256').update(`${schema}.${table}`).digest('hex').slice(0, 32),
     label: `${schema}.${table}`,
     plain
@@ -87,13 +92,35 @@ export function createStatements (names: TableNames): string[] {
   commit_seq   bigint      NOT NULL,
   version      bigint      NOT NULL,
   committed_at timestamptz NOT NULL DEFAULT now()
-)`
+)`,
+    ...horizonStatements(names)
+  ]
+}
+
+/**
+ * The horizon table: added by this version (a store made before has the other three only;
+ * open adds it). Its one row says up to which version tombstones were pruned.
+ */
+export function horizonStatements (names: TableNames): string[] {
+  return [
+    `CREATE TABLE ${names.horizon} (
+  singleton boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+  horizon   bigint      NOT NULL CHECK (horizon >= 0),
+  scanned   bigint      NOT NULL DEFAULT 0,
+  pruned_at timestamptz NOT NULL DEFAULT now()
+)`,
+    `INSERT INTO ${names.horizon} (horizon) VALUES (0)`
   ]
 }
 
 export interface StoreRow {
   readonly storeId: string
   readonly version: number
+  /**
+   * Whether the horizon table exists. False only for a store made before it existed, opened
+   * by a role that may not create it: that store is not pruned (see PostgresEngine).
+   */
+  readonly horizonTable: boolean
 }
 
 type Queryable = Pick<pg.ClientBase, 'query'>
@@ -113,28 +140,17 @@ export async function ensureSchema (client: Queryable, names: TableNames, create
     // Two processes opening a new store at once: the second waits, then finds it made. A
     // session lock, taken before the transaction: a transaction that began before the first
     // one committed could still see the catalog without the new tables.
-    const lockKey = `flowstore:${names.label}`
-    await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey])
-    try {
-      await client.query('BEGIN')
-      try {
-        const again = await presentTables(client, names)
-        if (again === 0) {
-          const schemaExists = await client.query({ text: 'SELECT to_regnamespace($1) IS NOT NULL AS present', values: [names.plain.schema] })
-          if (schemaExists.rows[0]?.present !== true) await client.query(`CREATE SCHEMA IF NOT EXISTS ${names.schema}`)
-          for (const statement of createStatements(names)) await client.query(statement)
-          await client.query(`INSERT INTO ${names.store} (layout, store_id, version) VALUES ($1, $2, 0)`, [POSTGRES_LAYOUT_VERSION, randomUUID()])
-        } else if (again < 3) {
-          throw partialStore(names)
-        }
-        await client.query('COMMIT')
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {})
-        throw err
+    await underLock(client, names, async () => {
+      const again = await presentTables(client, names)
+      if (again === 0) {
+        const schemaExists = await client.query({ text: 'SELECT to_regnamespace($1) IS NOT NULL AS present', values: [names.plain.schema] })
+        if (schemaExists.rows[0]?.present !== true) await client.query(`CREATE SCHEMA IF NOT EXISTS ${names.schema}`)
+        for (const statement of createStatements(names)) await client.query(statement)
+        await client.query(`INSERT INTO ${names.store} (layout, store_id, version) VALUES ($1, $2, 0)`, [POSTGRES_LAYOUT_VERSION, randomUUID()])
+      } else if (again < 3) {
+        throw partialStore(names)
       }
-    } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]).catch(() => {})
-    }
+    })
   }
   const row = await client.query({ text: `SELECT layout, store_id::text AS store_id, version FROM ${names.store}`, rowMode: 'array' })
   const first = row.rows[0] as [number, string, string] | undefined
@@ -145,7 +161,49 @@ export async function ensureSchema (client: Queryable, names: TableNames, create
   if (layout !== POSTGRES_LAYOUT_VERSION) {
     throw new FlowStoreError('FLOWSTORE_INCOMPATIBLE', `The store ${names.label} was written with flowstore PostgreSQL layout ${layout}; this version reads layout ${POSTGRES_LAYOUT_VERSION}`)
   }
-  return { storeId, version: Number(version) }
+  return { storeId, version: Number(version), horizonTable: await ensureHorizonTable(client, names) }
+}
+
+/**
+ * Adds the horizon table to a store made before it existed (under the same advisory lock as
+ * the creation). A role that may not create tables still opens the store: false, and the
+ * store is not pruned by this process.
+ */
+async function ensureHorizonTable (client: Queryable, names: TableNames): Promise<boolean> {
+  if (await horizonPresent(client, names)) return true
+  try {
+    await underLock(client, names, async () => {
+      if (await horizonPresent(client, names)) return
+      for (const statement of horizonStatements(names)) await client.query(statement)
+    })
+    return true
+  } catch (err) {
+    if ((err as { code?: unknown } | undefined)?.code === '42501') return false
+    throw err
+  }
+}
+
+async function horizonPresent (client: Queryable, names: TableNames): Promise<boolean> {
+  const result = await client.query({ text: 'SELECT to_regclass($1) IS NOT NULL AS present', values: [names.horizon] })
+  return result.rows[0]?.present === true
+}
+
+/** Runs `work` in a transaction under the store's advisory (session) lock. */
+async function underLock (client: Queryable, names: TableNames, work: () => Promise<void>): Promise<void> {
+  const lockKey = `flowstore:${names.label}`
+  await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey])
+  try {
+    await client.query('BEGIN')
+    try {
+      await work()
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]).catch(() => {})
+  }
 }
 
 async function presentTables (client: Queryable, names: TableNames): Promise<number> {

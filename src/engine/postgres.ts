@@ -11,6 +11,10 @@
 // COMMIT was on its way is looked up afterwards by the commit number (after taking the row
 // lock, so the old transaction has ended): a commit is never applied twice.
 //
+// Tombstones older than the retention (option retainChanges) are pruned in the background
+// (postgres-prune.ts); <table>_horizon says up to which version, and changesSince() /
+// snapshot changes below it are refused with FLOWSTORE_CHANGES_PRUNED.
+//
 // `pg` (node-postgres) is imported when a PostgreSQL store is opened, never before: LevelDB
 // users do not need it installed.
 
@@ -20,8 +24,10 @@ import { FlowStoreError } from '../errors.ts'
 import { writeVersion } from '../layout.ts'
 import { disconnected, errorText, isConnectionError, readFailed } from './postgres-errors.ts'
 import { ChangeWatcher } from './postgres-notify.ts'
+import { TombstonePruner, type WithClient } from './postgres-prune.ts'
 import { ensureSchema, type TableNames, tableNames } from './postgres-schema.ts'
 import { describeSettings, describeUrl, parsePostgresUrl } from './postgres-url.ts'
+import { prunedError, resolveRetainChanges } from './retention.ts'
 import type { CommitEntry, CommitResult, Engine, EngineChange, EngineChanges, EngineSnapshot, EngineState } from './types.ts'
 
 /** The part of a node-postgres `Pool` the engine uses (a `pg.Pool` is one). */
@@ -58,7 +64,7 @@ export interface PostgresOptions {
    */
   schema?: string
   /**
-   * The name of the flows table; the store also uses `<table>_store` and `<table>_writers`.
+   * The name of the flows table; the store also uses `<table>_store`, `<table>_writers` and `<table>_horizon`.
    * Several stores can share a schema under different names.
    * @default 'flowstore'
    */
@@ -86,6 +92,15 @@ export interface PostgresOptions {
    * @default 10000
    */
   connectTimeoutMs?: number
+  /**
+   * How many changes the store's change record keeps at least, counted in rows (one per id,
+   * at its latest change): tombstones (rows of deleted ids) older than the newest
+   * `retainChanges` rows are pruned in the background, and changesSince() or a changed-only
+   * backup since a version below the pruned horizon fails with FLOWSTORE_CHANGES_PRUNED.
+   * Infinity keeps every tombstone. FlowStore.open(url, { retainChanges }) passes it on.
+   * @default 100000
+   */
+  retainChanges?: number
 }
 
 /** One row of fillEmpty(): an id with its version and record, or undefined for a deletion. */
@@ -137,6 +152,7 @@ interface ResolvedPostgresOptions {
   readonly pollIntervalMs: number
   readonly poolSize: number
   readonly connectTimeoutMs: number
+  readonly retainChanges: number
 }
 
 function resolvePostgresOptions (options: PostgresOptions): ResolvedPostgresOptions {
@@ -161,7 +177,8 @@ function resolvePostgresOptions (options: PostgresOptions): ResolvedPostgresOpti
     create,
     pollIntervalMs: positive('pollIntervalMs', options.pollIntervalMs ?? DEFAULT_POLL_MS),
     poolSize: positive('poolSize', options.poolSize ?? DEFAULT_POOL_SIZE),
-    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS)
+    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+    retainChanges: resolveRetainChanges(options.retainChanges)
   }
 }
 
@@ -213,6 +230,13 @@ export class PostgresEngine implements Engine {
   #cursors = 0
   /** Pool clients given an 'error' listener (see #connect). */
   readonly #guarded = new WeakSet<PostgresPoolClient>()
+  /**
+   * Whether the store has its horizon table: false only for a store made before it existed,
+   * opened by a role that may not add it (then nothing prunes through this engine, and reads
+   * look for the table again: another process may add it and prune).
+   */
+  #horizonTable = true
+  #pruner: TombstonePruner | undefined
 
   constructor (options: PostgresOptions) {
     this.#options = resolvePostgresOptions(options)
@@ -233,6 +257,21 @@ export class PostgresEngine implements Engine {
     return this.#watcher?.connections ?? 0
   }
 
+  /** The version up to which tombstones were pruned, as last seen by this engine (0: none). */
+  get horizon (): number {
+    return this.#pruner?.horizon ?? 0
+  }
+
+  /** Tombstones this engine pruned since it was opened. */
+  get prunedTombstones (): number {
+    return this.#pruner?.removed ?? 0
+  }
+
+  /** Resolves once the pruning pass in flight, if any, is done (for tests). */
+  async pruneIdle (): Promise<void> {
+    await this.#pruner?.idle()
+  }
+
   async load (onFlow: (id: string, record: Uint8Array) => void): Promise<EngineState> {
     if (this.#closed) throw closedError()
     if (this.#loadStarted) throw new TypeError('A PostgresEngine serves one store: load() may be called once (make a new engine with postgres() for another store)')
@@ -247,14 +286,15 @@ export class PostgresEngine implements Engine {
     }
     let failed: unknown
     try {
-      await ensureSchema(client as unknown as pg.ClientBase, this.#names, this.#options.create)
+      const { horizonTable } = await ensureSchema(client as unknown as pg.ClientBase, this.#names, this.#options.create)
+      this.#horizonTable = horizonTable
       // Writer rows are needed only for moments after a lost connection (see #landed). Best
       // effort: a role without DELETE on the table still opens the store.
       await client.query({ text: `DELETE FROM ${this.#names.writers} WHERE committed_at < now() - interval '7 days'` }).catch(() => {})
       // One snapshot for the store row and every flow row.
       await client.query({ text: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' })
-      const head = await client.query({ text: `SELECT version, store_id::text FROM ${this.#names.store}`, rowMode: 'array' })
-      const [version, storeId] = head.rows[0] as [string, string]
+      const head = await client.query({ text: `SELECT version, store_id::text, ${this.#horizonSql()} FROM ${this.#names.store}`, rowMode: 'array' })
+      const [version, storeId, horizon] = head.rows[0] as [string, string, string]
       const tombstones = new Map<string, number>()
       for await (const rows of this.#cursor(client, `SELECT id, version, record FROM ${this.#names.flows} ORDER BY id`, [])) {
         for (const [id, rowVersion, record] of rows as Array<[Buffer, string, Buffer | null]>) {
@@ -266,6 +306,11 @@ export class PostgresEngine implements Engine {
       await client.query({ text: 'COMMIT' })
       this.#loaded = true
       this.#lastOwn = Number(version)
+      if (this.#horizonTable && this.#options.retainChanges !== Infinity) {
+        this.#pruner = new TombstonePruner(this.#options.retainChanges, this.#names, Number(horizon), this.#withClient)
+        // Tombstones left from before (or from processes that stopped): pruned once after open.
+        this.#pruner.schedule()
+      }
       if (this.#listeners.size > 0) this.#startWatching()
       return { storeId, version: Number(version), tombstones }
     } catch (err) {
@@ -300,6 +345,7 @@ export class PostgresEngine implements Engine {
         }
         if (version !== undefined) {
           if (version > this.#lastOwn) this.#lastOwn = version
+          this.#pruner?.committed(entries.length)
           return { version, previous: version - 1 }
         }
         // Provably not committed.
@@ -456,20 +502,36 @@ export class PostgresEngine implements Engine {
     const records = options.records === true
     let client: PostgresPoolClient | undefined
     let broken: unknown
+    let inTransaction = false
     try {
       client = await this.#connect()
-      // One statement, one snapshot: the head version and every change up to it.
+      if (!this.#horizonTable) {
+        // The table may have been added (and tombstones pruned) by another process since
+        // open: looked for within the read's own snapshot (see #lookForHorizonTable).
+        await client.query({ text: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' })
+        inTransaction = true
+        await this.#lookForHorizonTable(client)
+      }
+      // One statement, one snapshot: the head version, the horizon, and every change up to
+      // the head (none when the horizon is above `version`: the answer is refused).
       const result = await client.query({
-        text: `SELECT s.version, f.id, f.version, f.record IS NULL${records ? ', f.record' : ''}
-FROM ${this.#names.store} s LEFT JOIN ${this.#names.flows} f ON f.version > $1
+        text: `SELECT s.version, h.horizon, f.id, f.version, f.record IS NULL${records ? ', f.record' : ''}
+FROM ${this.#names.store} s CROSS JOIN (SELECT ${this.#horizonSql()} AS horizon) h
+LEFT JOIN ${this.#names.flows} f ON f.version > $1 AND h.horizon <= $1
 ORDER BY f.version, f.id`,
         values: [version],
         rowMode: 'array'
       })
-      const rows = result.rows as Array<[string, Buffer | null, string | null, boolean | null, Buffer | null]>
+      if (inTransaction) {
+        inTransaction = false
+        await client.query({ text: 'COMMIT' })
+      }
+      const rows = result.rows as Array<[string, string, Buffer | null, string | null, boolean | null, Buffer | null]>
       const head = rows.length === 0 ? version : Number(rows[0]![0])
+      const horizon = rows.length === 0 ? 0 : Number(rows[0]![1])
+      if (version < horizon) throw prunedError(version, horizon)
       const changes: EngineChange[] = []
-      for (const [, id, changed, deleted, record] of rows) {
+      for (const [, , id, changed, deleted, record] of rows) {
         if (id === null) continue
         const change: EngineChange = records && deleted !== true
           ? { id: id.toString('utf8'), version: Number(changed), deleted: false, record: record ?? undefined }
@@ -478,7 +540,9 @@ ORDER BY f.version, f.id`,
       }
       return { version: head, changes }
     } catch (err) {
+      if (err instanceof FlowStoreError) throw err
       broken = err
+      if (inTransaction && !isConnectionError(err)) await client?.query({ text: 'ROLLBACK' }).catch(() => {})
       throw readFailed('Reading the changes', this.description, err)
     } finally {
       client?.release(broken !== undefined && isConnectionError(broken) ? toError(broken) : undefined)
@@ -493,11 +557,12 @@ ORDER BY f.version, f.id`,
     } catch (err) {
       throw readFailed('Starting a backup', this.description, err)
     }
-    let state: [string, string]
+    let state: [string, string, string]
     try {
       await client.query({ text: 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' })
-      const head = await client.query({ text: `SELECT version, store_id::text FROM ${this.#names.store}`, rowMode: 'array' })
-      state = head.rows[0] as [string, string]
+      if (!this.#horizonTable) await this.#lookForHorizonTable(client)
+      const head = await client.query({ text: `SELECT version, store_id::text, ${this.#horizonSql()} FROM ${this.#names.store}`, rowMode: 'array' })
+      state = head.rows[0] as [string, string, string]
     } catch (err) {
       await client.query({ text: 'ROLLBACK' }).catch(() => {})
       client.release(isConnectionError(err) ? toError(err) : undefined)
@@ -508,6 +573,7 @@ ORDER BY f.version, f.id`,
     const cursor = this.#cursor.bind(this)
     let closed = false
     let broken: unknown
+    const horizon = Number(state[2])
     return {
       version: Number(state[0]),
       storeId: state[1],
@@ -522,6 +588,8 @@ ORDER BY f.version, f.id`,
         }
       },
       async * changesSince (version: number) {
+        // The snapshot's horizon: tombstones pruned later are still in this snapshot.
+        if (version < horizon) throw prunedError(version, horizon)
         try {
           for await (const rows of cursor(client, `SELECT id, version, record FROM ${names.flows} WHERE version > $1 ORDER BY version, id`, [version])) {
             yield (rows as Array<[Buffer, string, Buffer | null]>).map(([id, changed, record]): EngineChange => record === null
@@ -548,8 +616,10 @@ ORDER BY f.version, f.id`,
    * records they had, undefined for a deletion); then the store version becomes `version`
    * and the store gets a new identity. If anything fails, nothing is written
    * (FLOWSTORE_TARGET_NOT_EMPTY when the store is not empty). Returns the flow count.
+   * `horizon`: the version from which the rows hold every deletion (a full backup's version:
+   * the deletions before it are not in it); changes since an earlier one are refused.
    */
-  async fillEmpty (version: number, fill: (write: (rows: readonly RestoreRow[]) => Promise<void>) => Promise<void>): Promise<number> {
+  async fillEmpty (version: number, fill: (write: (rows: readonly RestoreRow[]) => Promise<void>) => Promise<void>, horizon = 0): Promise<number> {
     if (this.#closed) throw closedError()
     if (!this.#loaded) throw new TypeError('PostgresEngine.fillEmpty() before load()')
     const names = this.#names
@@ -582,6 +652,13 @@ ORDER BY f.version, f.id`,
         }
       })
       await client.query({ text: `UPDATE ${names.store} SET version = $1, store_id = $2::uuid`, values: [version, randomUUID()] })
+      if (horizon > 0) {
+        if (!this.#horizonTable) throw new FlowStoreError('FLOWSTORE_WRITE_FAILED', `The PostgreSQL store ${this.description} has no table ${names.plain.horizon} (made before it existed, and this role may not add it): it cannot record that the restored store knows no deletions before version ${horizon}. Open it once with a role that may create tables, then restore`)
+        await client.query({
+          text: `INSERT INTO ${names.horizon} AS h (singleton, horizon) VALUES (true, $1) ON CONFLICT (singleton) DO UPDATE SET horizon = GREATEST(h.horizon, EXCLUDED.horizon), pruned_at = now()`,
+          values: [horizon]
+        })
+      }
       await client.query({ text: 'SELECT pg_notify($1, $2)', values: [names.channel, `${version}:${this.#writerId}`] })
       const [count] = (await client.query({ text: `SELECT count(*) FROM ${names.flows} WHERE record IS NOT NULL`, rowMode: 'array' })).rows as Array<[string]>
       await client.query({ text: 'COMMIT' })
@@ -613,10 +690,43 @@ ORDER BY f.version, f.id`,
     this.#closed = true
     this.#listeners.clear()
     await whileHeld(async () => {
+      await this.#pruner?.close()
       await this.#watcher?.stop()
       this.#watcher = undefined
       await this.#endPool()
     })
+  }
+
+  /** The horizon as an SQL expression (0 for a store without the horizon table). */
+  #horizonSql (): string {
+    return this.#horizonTable ? `(SELECT COALESCE(max(horizon), 0) FROM ${this.#names.horizon})` : '0'
+  }
+
+  /**
+   * For a store opened without the horizon table: whether another process added it since.
+   * Called as the first statement of a REPEATABLE READ transaction: its snapshot is taken
+   * before the catalog is looked at, so when the table is not there yet, no pruning it would
+   * record is in the snapshot either.
+   */
+  async #lookForHorizonTable (client: PostgresPoolClient): Promise<void> {
+    const result = await client.query({ text: 'SELECT to_regclass($1) IS NOT NULL', values: [this.#names.horizon], rowMode: 'array' })
+    if ((result.rows[0] as [boolean])[0]) this.#horizonTable = true
+  }
+
+  /** Runs `work` with a pool client (the pruner's queries). */
+  readonly #withClient: WithClient = async (work) => {
+    if (this.#closed) throw closedError()
+    const client = await this.#connect()
+    let broken: unknown
+    try {
+      // Without values: the simple protocol, which runs several statements (and then has no rows).
+      return await work(async (text, values) => ((await client.query(values === undefined ? { text, rowMode: 'array' } : { text, values, rowMode: 'array' })).rows as unknown[][] | undefined) ?? [])
+    } catch (err) {
+      broken = err
+      throw err
+    } finally {
+      client.release(broken !== undefined && isConnectionError(broken) ? toError(broken) : undefined)
+    }
   }
 
   async #endPool (): Promise<void> {
