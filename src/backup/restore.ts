@@ -13,7 +13,7 @@
 // store gets no m!id: when opened it gets an identity of its own, since its history may fork
 // from the original's from here on.
 
-import { renameSync, rmSync } from 'node:fs'
+import { renameSync } from 'node:fs'
 import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
@@ -21,7 +21,7 @@ import { noop } from '../deferred.ts'
 import { FlowStoreError } from '../errors.ts'
 import { syncDirectory } from '../fs/atomic-file.ts'
 import { recoverDirectorySwap, type SwapPaths, swapDirectorySync, swapPaths } from '../fs/directory-swap.ts'
-import { cleanUpOnInterrupt } from '../fs/interrupt-cleanup.ts'
+import { cleanUpOnInterrupt, removeTreeSync } from '../fs/interrupt-cleanup.ts'
 import { errnoCode, ioError } from '../fs/io-error.ts'
 import { removeStaleLeftovers } from '../fs/leftovers.ts'
 import { newToken } from '../fs/temp-names.ts'
@@ -159,7 +159,7 @@ async function build (target: RestoreTarget, list: readonly string[], headers: r
   }
   const paths = swapPaths(target.path, newToken())
   const temporary = paths.replacement
-  const forget = cleanUpOnInterrupt(() => { rmSync(temporary, { recursive: true, force: true }) })
+  const forget = cleanUpOnInterrupt(() => { removeTreeSync(temporary) })
   let db: ClassicLevel<string, Uint8Array> | undefined
   let swapped = false
   try {
@@ -204,7 +204,7 @@ async function build (target: RestoreTarget, list: readonly string[], headers: r
       await rm(temporary, { recursive: true, force: true }).catch(noop)
     } else if (target.state === 'store') {
       await target.held?.release().catch(noop)
-      const forgetAside = cleanUpOnInterrupt(() => { rmSync(paths.aside, { recursive: true, force: true }) })
+      const forgetAside = cleanUpOnInterrupt(() => { removeTreeSync(paths.aside) })
       await rm(paths.aside, { recursive: true, force: true }).catch(noop)
       forgetAside()
     }

@@ -15,6 +15,8 @@
 // kept on globalThis under a registered symbol (like the open-location guard in
 // location.ts), so that two copies of flowstore loaded in one process share one listener.
 
+import { existsSync, renameSync, rmSync } from 'node:fs'
+
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const
 const REGISTRY = Symbol.for('flowstore.interrupt-cleanups')
 
@@ -79,5 +81,35 @@ export function cleanUpOnInterrupt (cleanup: () => void): () => void {
   return () => {
     reg.cleanups.delete(cleanup)
     if (reg.cleanups.size === 0) uninstall(reg)
+  }
+}
+
+/**
+ * Removes a directory tree synchronously, for a cleanup. A store being built there may still
+ * have LevelDB working on it in its own threads: a compaction keeps creating files while the
+ * tree is removed (the removal then fails: the directory is not empty), and an open in
+ * progress creates the directory again right after it was removed. So the tree is first
+ * renamed out of the way (LevelDB's threads name files by the old path: what they create next
+ * fails instead of landing in it), then removed; and this is repeated until the path has
+ * stayed gone for a moment (at most about a second: the process is being interrupted).
+ */
+export function removeTreeSync (path: string): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  let goneSince: number | undefined
+  for (let round = 0; round < 50; round++) {
+    if (existsSync(path)) {
+      goneSince = undefined
+      const aside = `${path}.removing-${round}`
+      try {
+        renameSync(path, aside)
+        rmSync(aside, { recursive: true, force: true, maxRetries: 5, retryDelay: 5 })
+      } catch {
+        // Tried again next round.
+      }
+    } else {
+      goneSince ??= performance.now()
+      if (performance.now() - goneSince >= 60) return
+    }
+    Atomics.wait(pause, 0, 0, 20)
   }
 }

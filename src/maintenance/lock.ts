@@ -13,13 +13,12 @@
 // it, and the next check or repair of the same store removes it once its process is gone (its
 // lock went with the process; its LOCK is only a second name of the store's).
 
-import { rmSync } from 'node:fs'
 import { link, mkdir, open, realpath, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { noop } from '../deferred.ts'
 import { FlowStoreError } from '../errors.ts'
-import { cleanUpOnInterrupt } from '../fs/interrupt-cleanup.ts'
+import { cleanUpOnInterrupt, removeTreeSync } from '../fs/interrupt-cleanup.ts'
 import { removeStaleLeftovers } from '../fs/leftovers.ts'
 import { tempPath } from '../fs/temp-names.ts'
 import { DirectoryClaim, isLockError } from '../engine/level-location.ts'
@@ -56,7 +55,7 @@ export async function holdDirectory (location: string, purpose: string): Promise
     const made = tempPath(real, 'lock')
     await mkdir(made, { mode: 0o700 })
     holder = made
-    forget = cleanUpOnInterrupt(() => { rmSync(made, { recursive: true, force: true }) })
+    forget = cleanUpOnInterrupt(() => { removeTreeSync(made) })
     await link(lockFile, join(holder, 'LOCK'))
     const opened = new ClassicLevel(holder)
     db = opened
