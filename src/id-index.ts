@@ -26,7 +26,11 @@ export class IdIndex {
     const length = end - start
     if (this.#count === this.#offsets.length) this.#growIds()
     if (this.#used + length > this.#bytes.length) this.#growBytes(length)
-    this.#bytes.set(bytes.subarray(start, end), this.#used)
+    // Ids are short: a loop copies them without a view object per id.
+    const target = this.#bytes
+    const at = this.#used
+    if (length <= 64) for (let i = 0; i < length; i++) target[at + i] = bytes[start + i]!
+    else target.set(bytes.subarray(start, end), at)
     const index = this.#count++
     this.#offsets[index] = this.#used
     this.#lengths[index] = length

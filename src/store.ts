@@ -87,7 +87,7 @@ export class FlowStore<F extends FlowShape = Flow> implements AsyncDisposable {
           loaded: new LoadedRecords((id) => readSync.call(engine, id), resolved.maxCachedBytes),
           forget: (entry) => { cache?.forget(entry as CachedFlow<F>) }
         }
-        state = await loadIds.call(engine, (id) => { ids.add(id, 0, id.length) }, onFlow)
+        state = await loadIds.call(engine, (key, start) => { ids.add(key, start, key.length) }, onFlow)
         cache = new KeysCache<F>(ids, (id) => new CachedFlow<F>(id, undefined, 0, context))
         flows = cache
       } else {

@@ -94,7 +94,7 @@ export class LevelEngine implements Engine {
   }
 
   /** load() reading keys only (a keys-only scan: LevelDB still reads every block). */
-  async loadIds (onId: (id: Uint8Array) => void, onUnreadable?: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<EngineState> {
+  async loadIds (onId: (key: Uint8Array, start: number) => void, onUnreadable?: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<EngineState> {
     return await this.#load(onUnreadable, onId)
   }
 
@@ -107,7 +107,7 @@ export class LevelEngine implements Engine {
     }
   }
 
-  async #load (onFlow: ((id: string, record: Uint8Array, keyProblem: string | undefined) => void) | undefined, onId: ((id: Uint8Array) => void) | undefined): Promise<EngineState> {
+  async #load (onFlow: ((id: string, record: Uint8Array, keyProblem: string | undefined) => void) | undefined, onId: ((key: Uint8Array, start: number) => void) | undefined): Promise<EngineState> {
     if (this.#state !== NEW) throw new TypeError('This engine already served a store: an engine serves one store, make a new one for another')
     this.#state = LOADING
     this.#opened = await openLocation(this.#location)

@@ -34,7 +34,7 @@ export interface LoadedState {
 export async function loadState (
   db: Database,
   onFlow: ((id: string, record: Uint8Array, keyProblem: string | undefined) => void) | undefined,
-  onId?: (id: Uint8Array) => void
+  onId?: (key: Uint8Array, start: number) => void
 ): Promise<LoadedState> {
   try {
     const format = await db.get(FORMAT_KEY, { keyEncoding: 'utf8', valueEncoding: 'view' }) as Uint8Array | undefined
@@ -122,7 +122,7 @@ async function scanKeys (
   db: Database,
   range: { readonly gte: string, readonly lt: string },
   prefixLength: number,
-  onKey: (id: Uint8Array) => void,
+  onKey: (key: Uint8Array, start: number) => void,
   onBadKey: ((id: string, record: Uint8Array, keyProblem: string | undefined) => void) | undefined
 ): Promise<void> {
   const iterator = db.keys({
@@ -136,10 +136,9 @@ async function scanKeys (
       const keys = await iterator.nextv(SCAN_BATCH)
       if (keys.length === 0) break
       for (const key of keys) {
-        const id = key.subarray(prefixLength)
         // A key no id names exactly (rare: foreign writes) is read whole and handed over as
         // load() would, so that it is listed and refused rather than bent into another id.
-        if (id.length > 0 && isUtf8(id)) onKey(id)
+        if (namesAnId(key, prefixLength)) onKey(key, prefixLength)
         else if (onBadKey !== undefined) await badKey(db, key, prefixLength, onBadKey)
       }
     }
@@ -153,4 +152,12 @@ async function badKey (db: Database, key: Uint8Array, prefixLength: number, onFl
   if (record === undefined) return
   const id = keyString(key, prefixLength)
   onFlow(id, record, checkKeyBytes(key, prefixLength, id) ?? 'an id that is not valid UTF-8')
+}
+
+/** Whether key[start..] is a non-empty id of valid UTF-8 (checked only when not all ASCII). */
+function namesAnId (key: Uint8Array, start: number): boolean {
+  const end = key.length
+  if (end <= start) return false
+  for (let i = start; i < end; i++) if (key[i]! >= 0x80) return isUtf8(key.subarray(start))
+  return true
 }

@@ -105,11 +105,11 @@ export interface Engine {
   /**
    * Optional: as load(), but hands out the ids only, leaving the records in storage (the
    * store's `preload: 'keys'` mode, for stores larger than memory): each id as its UTF-8
-   * bytes, valid only during the call (the store copies them into its index of ids, with no
-   * string made per id). A key that no id names exactly goes to `onUnreadable` with its
+   * bytes, `key` from `start` to its end, valid only during the call (the store copies them
+   * into its index of ids, with no string or view made per id). A key that no id names exactly goes to `onUnreadable` with its
    * record, as load() would hand it over. An engine that has it has readSync() too.
    */
-  loadIds? (onId: (id: Uint8Array) => void, onUnreadable?: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<EngineState>
+  loadIds? (onId: (key: Uint8Array, start: number) => void, onUnreadable?: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<EngineState>
 
   /**
    * Optional (with loadIds): the committed record of `id`, read synchronously (reads stay
