@@ -16,6 +16,8 @@
 // location.ts), so that two copies of flowstore loaded in one process share one listener.
 
 import { existsSync, renameSync, rmSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { parseTempName, tempPath } from './temp-names.ts'
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const
 const REGISTRY = Symbol.for('flowstore.interrupt-cleanups')
@@ -90,7 +92,7 @@ export function cleanUpOnInterrupt (cleanup: () => void): () => void {
  * tree is removed (the removal then fails: the directory is not empty), and an open in
  * progress creates the directory again right after it was removed. So the tree is first
  * renamed out of the way (LevelDB's threads name files by the old path: what they create next
- * fails instead of landing in it), then removed; and this is repeated until the path has
+ * fails instead of landing in it) under a fresh temporary name of its kind, then removed; and this is repeated until the path has
  * stayed gone for a moment (at most about a second: the process is being interrupted).
  */
 export function removeTreeSync (path: string): void {
@@ -99,7 +101,10 @@ export function removeTreeSync (path: string): void {
   for (let round = 0; round < 50; round++) {
     if (existsSync(path)) {
       goneSince = undefined
-      const aside = `${path}.removing-${round}`
+      // Aside under a temporary name of the same kind, so that if it cannot be removed now,
+      // the leftover listing reports it and the next run of its kind removes it.
+      const parsed = parseTempName(basename(path))
+      const aside = parsed === undefined ? `${path}.removing-${round}` : tempPath(join(dirname(path), parsed.target), parsed.kind)
       try {
         renameSync(path, aside)
         rmSync(aside, { recursive: true, force: true, maxRetries: 5, retryDelay: 5 })
