@@ -21,7 +21,7 @@ import { checkRestoreTarget } from '../src/backup/restore-target.ts'
 import { OwnerClient } from '../src/service/owner-client.ts'
 import { TSX } from './cli-run.ts'
 import { killChildren, startChild } from './fixtures/child.ts'
-import { tempDir } from './helpers.ts'
+import { idsOf, tempDir, temporaries } from './helpers.ts'
 
 afterEach(killChildren)
 
@@ -66,19 +66,6 @@ async function closedStore (location: string, ids: readonly string[]): Promise<v
   await store.close()
 }
 
-async function idsOf (location: string): Promise<string[]> {
-  const store = await FlowStore.open(location)
-  try {
-    return [...store.flows.keys()].sort()
-  } finally {
-    await store.close()
-  }
-}
-
-/** Names in `dir` that are flowstore temporaries (hidden, with a kind and a pid). */
-async function temporaries (dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((name) => /\.(backup|export|manifest|restore|old)-\d+-[0-9a-f]{12}$/.test(name))
-}
 
 describe('backup and export targets', () => {
   it('an existing file is refused with FLOWSTORE_TARGET_EXISTS without overwrite, for a backup and an export', async () => {

@@ -16,7 +16,7 @@ import { generateFlows } from '../examples/generate-flows.ts'
 import { backupToDirectory, checkStore, FlowStore, isFlowStoreError, listBackups, listLeftovers, repairStore, restoreBackup } from '../src/index.ts'
 import { json, runFlowstore, TSX } from './cli-run.ts'
 import { type Child, killChildren, startChild } from './fixtures/child.ts'
-import { tempDir } from './helpers.ts'
+import { idsOf, tempDir, temporaries } from './helpers.ts'
 
 afterEach(killChildren)
 
@@ -31,19 +31,6 @@ async function storeOf (n: number): Promise<{ dir: string, db: string }> {
   return { dir, db }
 }
 
-async function idsOf (location: string): Promise<string[]> {
-  const store = await FlowStore.open(location)
-  try {
-    return [...store.flows.keys()].sort()
-  } finally {
-    await store.close()
-  }
-}
-
-/** flowstore temporaries in `dir`. */
-async function temporaries (dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((name) => /\.(backup|export|manifest|restore|old)-\d+-[0-9a-f]{12}$/.test(name))
-}
 
 /** Waits (polling, bounded by the test's timeout) until `dir` holds a temporary; returns its names. */
 async function temporaryAppears (dir: string): Promise<string[]> {

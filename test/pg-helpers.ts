@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { afterEach, inject } from 'vitest'
+import { HEADER_BYTES, RECORD_FORMAT } from '../src/layout.ts'
 
 /** The run's server (see pg-global-setup.ts). */
 export function postgresUrl (): string {
@@ -51,3 +52,12 @@ const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup()
 })
+
+/** A record as the store makes it: the header (version 0 until committed), then the payload. */
+export function record (text: string): Uint8Array {
+  const body = Buffer.from(text, 'utf8')
+  const bytes = new Uint8Array(HEADER_BYTES + body.length)
+  bytes[0] = RECORD_FORMAT
+  bytes.set(body, HEADER_BYTES)
+  return bytes
+}

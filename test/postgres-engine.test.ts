@@ -8,10 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openPostgresEngine, postgres, type PostgresEngine } from '../src/engine/postgres.ts'
 import { createStatements, tableNames } from '../src/engine/postgres-schema.ts'
 import type { CommitEntry } from '../src/engine/types.ts'
-import { HEADER_BYTES, RECORD_FORMAT, recordVersion } from '../src/layout.ts'
+import { HEADER_BYTES, recordVersion } from '../src/layout.ts'
 import { type FlowStoreError, isFlowStoreError } from '../src/errors.ts'
 import { freePort } from './pg-server.ts'
-import { freshPostgresUrl, plainUrl, postgresUrl, schemaOf, sql } from './pg-helpers.ts'
+import { freshPostgresUrl, plainUrl, postgresUrl, record, schemaOf, sql } from './pg-helpers.ts'
 
 const engines: PostgresEngine[] = []
 afterEach(async () => {
@@ -22,15 +22,6 @@ function engine (url: string): PostgresEngine {
   const made = openPostgresEngine(url, { pollIntervalMs: 100 })
   engines.push(made)
   return made
-}
-
-/** A record as the store makes it: the header (version 0 until committed), then the payload. */
-function record (text: string): Uint8Array {
-  const body = Buffer.from(text, 'utf8')
-  const bytes = new Uint8Array(HEADER_BYTES + body.length)
-  bytes[0] = RECORD_FORMAT
-  bytes.set(body, HEADER_BYTES)
-  return bytes
 }
 
 function body (bytes: Uint8Array): string {

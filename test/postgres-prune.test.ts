@@ -4,8 +4,6 @@
 // FLOWSTORE_CHANGES_PRUNED; a store whose view fell behind the horizon catches up by reading
 // the whole store; a store made before the horizon table existed still opens (and gets it).
 
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
@@ -13,16 +11,15 @@ import { backupToDirectory, type Change, FlowStore, isFlowStoreError, postgres, 
 import { openPostgresEngine, type PostgresEngine } from '../src/engine/postgres.ts'
 import { createStatements, tableNames } from '../src/engine/postgres-schema.ts'
 import type { CommitEntry } from '../src/engine/types.ts'
-import { HEADER_BYTES, RECORD_FORMAT } from '../src/layout.ts'
-import { freshPostgresUrl, postgresUrl, schemaOf, sql } from './pg-helpers.ts'
+import { RECORD_FORMAT } from '../src/layout.ts'
+import { tempDir } from './helpers.ts'
+import { freshPostgresUrl, postgresUrl, record, schemaOf, sql } from './pg-helpers.ts'
 
 const stores: FlowStore[] = []
 const engines: PostgresEngine[] = []
-const dirs: string[] = []
 afterEach(async () => {
   for (const store of stores.splice(0)) await store.close().catch(() => {})
   for (const engine of engines.splice(0)) await engine.close()
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true })
 })
 
 async function open (url: string, retainChanges: number, watching = true): Promise<FlowStore> {
@@ -39,14 +36,6 @@ function engine (url: string, retainChanges: number): PostgresEngine {
   const made = openPostgresEngine(url, { pollIntervalMs: 200, retainChanges })
   engines.push(made)
   return made
-}
-
-function record (text: string): Uint8Array {
-  const body = Buffer.from(text, 'utf8')
-  const bytes = new Uint8Array(HEADER_BYTES + body.length)
-  bytes[0] = RECORD_FORMAT
-  bytes.set(body, HEADER_BYTES)
-  return bytes
 }
 
 const save = (id: string, text: string): CommitEntry => ({ id, record: record(text) })
@@ -215,8 +204,7 @@ describe('PostgreSQL tombstone pruning', () => {
   it('refuses a changed-only backup based below the horizon; backupToDirectory takes a full one instead', async () => {
     const url = freshPostgresUrl()
     const store = await open(url, 50)
-    const dir = await mkdtemp(join(tmpdir(), 'flowstore-pg-prune-'))
-    dirs.push(dir)
+    const dir = await tempDir('flowstore-pg-prune-')
     await store.saveMany([{ id: 'a', n: 1 }, { id: 'b', n: 2 }])
     const first = await backupToDirectory(store, dir)
     expect(first.kind).toBe('full')
@@ -290,8 +278,7 @@ describe('PostgreSQL tombstone pruning', () => {
 
   it('a restored store knows the changes from the full backup\'s version on (its horizon)', async () => {
     const source = await open(freshPostgresUrl(), Infinity)
-    const dir = await mkdtemp(join(tmpdir(), 'flowstore-pg-prune-'))
-    dirs.push(dir)
+    const dir = await tempDir('flowstore-pg-prune-')
     await source.saveMany([{ id: 'a', n: 1 }, { id: 'b', n: 1 }])
     await source.delete('a')
     const full = await source.backup(join(dir, 'full.fsbk'))

@@ -3,52 +3,11 @@
 // every value outside it, it writes nothing, exactly when the domain check refuses the value.
 
 import fc from 'fast-check'
-import { Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { checkValue } from '../src/domain.ts'
 import { RecordWriter } from '../src/record-writer.ts'
+import { flow, packr } from './fixtures/domain-values.ts'
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true })
-
-const text = fc.oneof(
-  fc.string({ maxLength: 40 }),
-  fc.string({ unit: 'binary', maxLength: 40 }),
-  // Long strings take the Buffer.write path; lengths around 0x20, 0x100 and 0x10000 bytes
-  // change the string header, and multi-byte text may outgrow the header first guessed.
-  fc.string({ unit: 'binary', minLength: 60, maxLength: 200 }),
-  fc.constantFrom('x'.repeat(31), 'x'.repeat(32), 'é'.repeat(100), '日'.repeat(90), '😀'.repeat(70))
-)
-const number = fc.oneof(
-  fc.double().filter((d) => !Object.is(d, -0)),
-  fc.integer(),
-  fc.integer({ min: -0x90, max: 0x110 }),
-  fc.constantFrom(NaN, Infinity, -Infinity, 0, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 2 ** 32 - 1, 2 ** 32, -0x20, -0x21, -0x80, -0x81, -0x8000, -0x8001, -(2 ** 31), -(2 ** 31) - 1, 2 ** 53, Number.MAX_VALUE, Number.MIN_VALUE)
-)
-const leaf = fc.oneof(
-  fc.constant(null),
-  fc.constant(undefined),
-  fc.boolean(),
-  number,
-  text,
-  fc.date({ noInvalidDate: false }),
-  fc.date({ min: new Date(-8.64e15), max: new Date(8.64e15) }),
-  fc.constantFrom(new Date(0), new Date(1000), new Date(2 ** 32 * 1000), new Date(2 ** 34 * 1000), new Date(-1), new Date(-1500), new Date(1.5)),
-  fc.uint8Array({ maxLength: 300 })
-)
-const key = fc.oneof(fc.string({ maxLength: 10 }), fc.constantFrom('constructor', 'toString', 'id', 'valueOf'))
-
-function toObject (entries: Array<[string, unknown]>): Record<string, unknown> {
-  const object: Record<string, unknown> = {}
-  for (const [k, v] of entries) if (k !== '__proto__') object[k] = v
-  return object
-}
-
-const { value } = fc.letrec<{ value: unknown, array: unknown[], object: Record<string, unknown> }>((tie) => ({
-  value: fc.oneof({ depthSize: 'small', maxDepth: 4 }, leaf, tie('array'), tie('object')),
-  array: fc.array(tie('value'), { maxLength: 18 }),
-  object: fc.array(fc.tuple(key, tie('value')), { maxLength: 18 }).map(toObject)
-}))
-const flow = fc.array(fc.tuple(key, value), { maxLength: 8 }).map((entries) => ({ ...toObject(entries), id: 'x' }))
 
 function recordBody (record: Uint8Array | undefined): Buffer {
   expect(record).toBeDefined()
