@@ -93,6 +93,18 @@ export function checkKeyBytes (key: Uint8Array, start: number, id: string): stri
 }
 
 /**
+ * As checkKeyBytes, from the key's bytes alone (the keys-only open makes no string per id):
+ * only a key holding a non-ASCII byte is checked for valid UTF-8.
+ */
+export function keyBytesProblem (key: Uint8Array, start: number): string | undefined {
+  if (key.length <= start) return 'an empty id'
+  for (let i = start; i < key.length; i++) {
+    if (key[i]! >= 0x80) return isUtf8(key.subarray(start)) ? undefined : 'an id that is not valid UTF-8'
+  }
+  return undefined
+}
+
+/**
  * Reads a change-record entry (key and value as bytes); the id is a fresh, flat string.
  * Throws FLOWSTORE_DECODE_ERROR for an entry a store never writes (foreign or damaged).
  */

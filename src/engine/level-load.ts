@@ -4,11 +4,10 @@
 // LevelEngine makes; it creates the layout and identity of a new store, and migrates a store
 // of layout 1 (level-migrate.ts).
 
-import { isUtf8 } from 'node:buffer'
 import { randomUUID } from 'node:crypto'
 import { FlowStoreError } from '../errors.ts'
 import {
-  checkKeyBytes, decodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, HORIZON_KEY, keyString, LAYOUT_VERSION, LOG_RANGE, logEntryHeader,
+  checkKeyBytes, decodeVersion, FLOW_PREFIX, FLOW_RANGE, FORMAT_KEY, HORIZON_KEY, keyBytesProblem, keyString, LAYOUT_VERSION, LOG_RANGE, logEntryHeader,
   STORE_ID_KEY, VERSION_KEY
 } from '../layout.ts'
 import { isLevelCorruption, levelCorruptionError } from '../leveldb/corruption.ts'
@@ -138,8 +137,9 @@ async function scanKeys (
       for (const key of keys) {
         // A key no id names exactly (rare: foreign writes) is read whole and handed over as
         // load() would, so that it is listed and refused rather than bent into another id.
-        if (namesAnId(key, prefixLength)) onKey(key, prefixLength)
-        else if (onBadKey !== undefined) await badKey(db, key, prefixLength, onBadKey)
+        const problem = keyBytesProblem(key, prefixLength)
+        if (problem === undefined) onKey(key, prefixLength)
+        else if (onBadKey !== undefined) await badKey(db, key, prefixLength, problem, onBadKey)
       }
     }
   } finally {
@@ -147,17 +147,7 @@ async function scanKeys (
   }
 }
 
-async function badKey (db: Database, key: Uint8Array, prefixLength: number, onFlow: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<void> {
+async function badKey (db: Database, key: Uint8Array, prefixLength: number, problem: string, onFlow: (id: string, record: Uint8Array, keyProblem: string | undefined) => void): Promise<void> {
   const record = await db.get(Buffer.from(key) as never, { keyEncoding: 'view', valueEncoding: 'view' } as never) as Uint8Array | undefined
-  if (record === undefined) return
-  const id = keyString(key, prefixLength)
-  onFlow(id, record, checkKeyBytes(key, prefixLength, id) ?? 'an id that is not valid UTF-8')
-}
-
-/** Whether key[start..] is a non-empty id of valid UTF-8 (checked only when not all ASCII). */
-function namesAnId (key: Uint8Array, start: number): boolean {
-  const end = key.length
-  if (end <= start) return false
-  for (let i = start; i < end; i++) if (key[i]! >= 0x80) return isUtf8(key.subarray(start))
-  return true
+  if (record !== undefined) onFlow(keyString(key, prefixLength), record, problem)
 }
